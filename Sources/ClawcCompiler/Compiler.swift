@@ -1,0 +1,104 @@
+import ClawcCatalog
+import ClawcDiagnostics
+import ClawcPolicy
+import ClawcSyntax
+import Foundation
+
+/// The whole compile: rules folder and task file in, canonical policy JSON (or diagnostics) out.
+public enum Compiler {
+    /// The STS session-policy limit, in characters.
+    public static let defaultMaxChars = 2048
+
+    /// What one compile produced. Exactly one of `json` and an error in `diagnostics` is present.
+    public struct Outcome: Sendable {
+        /// The policy text with one trailing newline, or nil on error.
+        public var json: String?
+        public var ir: PolicyIR?
+        public var diagnostics: DiagnosticBag
+        /// `--explain` lines: what each pass did.
+        public var explain: [String]
+        public var rule: Rule?
+        public var task: Task?
+    }
+
+    /// Reads the rules folder and the task file, then compiles.
+    public static func compile(
+        rulesDirectory: String, rulesDisplay: String? = nil, taskPath: String, taskDisplay: String? = nil,
+        catalog: Catalog, maxChars: Int = defaultMaxChars
+    ) -> Outcome {
+        var bag = DiagnosticBag()
+        let (ruleSet, ruleDiagnostics) = RuleSet.load(directory: rulesDirectory, displayPath: rulesDisplay ?? rulesDirectory)
+        bag.add(contentsOf: ruleDiagnostics)
+        var task: Task?
+        switch YAMLSource.load(path: taskPath, displayPath: taskDisplay ?? taskPath) {
+        case .failure(let diagnostic): bag.add(diagnostic)
+        case .success(let source):
+            let (parsed, found) = SyntaxReader.task(source)
+            bag.add(contentsOf: found)
+            task = parsed
+        }
+        guard let ruleSet, let task, !bag.hasErrors else {
+            return Outcome(json: nil, ir: nil, diagnostics: bag, explain: [], rule: nil, task: task)
+        }
+        var outcome = compile(ruleSet: ruleSet, task: task, catalog: catalog, maxChars: maxChars)
+        outcome.diagnostics.add(contentsOf: bag.items)
+        return outcome
+    }
+
+    /// Compiles a parsed task against parsed rules.
+    public static func compile(ruleSet: RuleSet, task: Task, catalog: Catalog, maxChars: Int = defaultMaxChars) -> Outcome {
+        var bag = DiagnosticBag()
+        guard let rule = ruleSet.rule(for: task.purpose.value) else {
+            let known = ruleSet.rules.map(\.purpose.value)
+            let guess = Suggestion.closest(to: task.purpose.value, in: known)
+            bag.add(.error(
+                "unknown-purpose", "no rule has purpose `\(task.purpose.value)`", at: task.purpose.span,
+                help: guess.map { "did you mean `\($0)`?" } ?? "known purposes: \(known.map { "`\($0)`" }.joined(separator: ", "))"))
+            return Outcome(json: nil, ir: nil, diagnostics: bag, explain: [], rule: nil, task: task)
+        }
+        let (lowered, lowerDiagnostics) = RuleLowering(catalog: catalog).lower(rule)
+        bag.add(contentsOf: lowerDiagnostics)
+        if bag.hasErrors { return Outcome(json: nil, ir: nil, diagnostics: bag, explain: [], rule: rule, task: task) }
+
+        let envelope = Envelope.statements(for: rule, lowered: lowered)
+        var ir = PolicyIR(statements: lowered)
+        var context = PassContext(rule: rule, task: task, catalog: catalog, maxChars: maxChars)
+        var previous: [Statement]?
+        for pass in Pipeline.passes {
+            pass.run(&ir, &context)
+            if context.diagnostics.contains(where: { $0.severity == .error }) { break }
+            let current = ir.policy.statements
+            assert(
+                grantsWithin(current, envelope, catalog: catalog, values: .outerIsPattern) == nil,
+                "pass \(pass.name) produced a grant outside the rule's envelope")
+            if let previous {
+                assert(grantsWithin(current, previous, catalog: catalog, values: .exact) == nil, "pass \(pass.name) widened the policy")
+            }
+            previous = current
+        }
+        bag.add(contentsOf: context.diagnostics)
+        if bag.hasErrors { return Outcome(json: nil, ir: nil, diagnostics: bag, explain: context.log, rule: rule, task: task) }
+        return Outcome(json: PolicyJSON.emit(ir.policy) + "\n", ir: ir, diagnostics: bag, explain: context.log, rule: rule, task: task)
+    }
+
+    /// The first grant of `inner` that `outer` does not cover, expanding action wildcards through the catalog.
+    public static func grantsWithin(
+        _ inner: [Statement], _ outer: [Statement], catalog: Catalog, values: GrantContainment.ValueMatching
+    ) -> GrantContainment.Uncovered? {
+        GrantContainment.firstUncovered(inner, in: outer, values: values) { outerAction, innerAction in
+            let expanded = expand(innerAction, catalog: catalog)
+            return expanded.allSatisfy { GrantContainment.actionCovers(outerAction, $0) }
+        }
+    }
+
+    /// An action with `*`/`?` as the catalog actions it matches; an exact action as itself.
+    public static func expand(_ action: String, catalog: Catalog) -> [String] {
+        guard action.contains("*") || action.contains("?") else { return [action] }
+        let parts = action.split(separator: ":", maxSplits: 1).map(String.init)
+        // A wildcard we cannot expand stands for itself, which only an equal or wider pattern covers.
+        guard parts.count == 2, let service = try? catalog.service(parts[0]) else { return [action] }
+        let glob = Glob(parts[1].lowercased())
+        let names = service.actionNames.filter { glob.matches($0.lowercased()) }
+        return names.isEmpty ? [action] : names.map { "\(service.prefix):\($0)" }
+    }
+}

@@ -1,0 +1,255 @@
+import ClawcCatalog
+import ClawcDiagnostics
+import ClawcPolicy
+import ClawcSyntax
+
+/// Checks a rule against the catalog and lowers its grants to IR statements: AST to IR.
+///
+/// Actions come out exact and canonical: `s3:get*` becomes the list of matching `s3` actions, `access:` levels
+/// become the actions of that level that apply to the grant's resources. Resources and condition values still
+/// hold their slots; the slot-filling pass replaces them.
+public struct RuleLowering {
+    public let catalog: Catalog
+
+    public init(catalog: Catalog) { self.catalog = catalog }
+
+    /// Access levels as written in rules, and as the catalog names them.
+    static let accessLevels = ["list": "List", "read": "Read", "write": "Write", "tagging": "Tagging", "permissions-management": "Permissions management"]
+
+    /// The lowered statements (one per grant, in order) and the diagnostics found.
+    public func lower(_ rule: Rule) -> ([IRStatement], [Diagnostic]) {
+        var diagnostics: [Diagnostic] = []
+        var statements: [IRStatement] = []
+        for (index, grant) in rule.grants.enumerated() {
+            let envelopes = grant.resources.map { Envelope.patterns(for: $0, in: rule) }
+            var actions: [(name: String, info: Action, span: SourceSpan?)] = []
+            var explicit: [(name: String, info: Action, span: SourceSpan)] = []
+            for action in grant.actions {
+                for resolved in resolve(action, &diagnostics) {
+                    actions.append((resolved.0, resolved.1, action.span))
+                    explicit.append((resolved.0, resolved.1, action.span))
+                }
+            }
+            for (service, levels) in grant.access {
+                actions += expandAccess(service: service, levels: levels, resources: envelopes.flatMap { $0 }, &diagnostics)
+                    .map { ($0.0, $0.1, nil) }
+            }
+            // Every named action must fit at least one resource; every resource must serve some action.
+            var resourceUsed = [Bool](repeating: false, count: grant.resources.count)
+            for action in actions {
+                let fits = envelopes.map { patterns in patterns.contains { fitsResource(action.info, $0, service: serviceName(action.name)) } }
+                for (i, fit) in fits.enumerated() where fit { resourceUsed[i] = true }
+                if !fits.contains(true), let span = action.span {
+                    diagnostics.append(resourceMismatch(action: action.name, info: action.info, at: span, grant: grant))
+                }
+            }
+            for (i, used) in resourceUsed.enumerated() where !used && !actions.isEmpty {
+                diagnostics.append(.error(
+                    "resource-type-mismatch", "no action of this grant can use `\(grant.resources[i].source.value)`",
+                    at: grant.resources[i].source.span,
+                    help: "check the ARN format against the actions' resource types, or move it to a grant whose actions use it"))
+            }
+            checkConditions(grant, actions: actions.map { ($0.name, $0.info) }, envelopes: envelopes.flatMap { $0 }, &diagnostics)
+            if !grant.access.isEmpty && actions.isEmpty && !diagnostics.contains(where: { $0.severity == .error }) {
+                diagnostics.append(.error(
+                    "empty-grant", "\(grant.name) expands to no action that applies to its resources", at: grant.span,
+                    help: "check the access levels against the resources' types"))
+            }
+            var seen = Set<String>()
+            let names = actions.map(\.name).filter { seen.insert($0.lowercased()).inserted }
+            var conditions = ConditionBlock()
+            for condition in grant.conditions {
+                conditions.add(condition.op.value, condition.key.value, condition.values.map(\.source.value))
+            }
+            statements.append(IRStatement(
+                grants: [index], sids: grant.sid.map { [$0.value] } ?? [], actions: names,
+                resources: grant.resources.map(\.source.value), conditions: conditions, narrowToTargets: grant.narrowToTargets))
+        }
+        return (statements, diagnostics)
+    }
+
+    func serviceName(_ action: String) -> String { String(action.prefix { $0 != ":" }) }
+
+    /// Exact, canonical actions for one written action (a wildcard expands to every match).
+    func resolve(_ action: Located<String>, _ diagnostics: inout [Diagnostic]) -> [(String, Action)] {
+        let parts = action.value.split(separator: ":", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else { return [] }
+        guard let service = lookup(Located(parts[0], at: action.span(ofScalarsAt: 0, count: parts[0].count)), &diagnostics) else { return [] }
+        let nameSpan = action.span(ofScalarsAt: parts[0].count + 1, count: parts[1].count)
+        if parts[1].contains("*") || parts[1].contains("?") {
+            let glob = Glob(parts[1].lowercased())
+            let matches = service.actionNames.filter { glob.matches($0.lowercased()) }
+            if matches.isEmpty {
+                diagnostics.append(.error(
+                    "unknown-action", "`\(action.value)` matches no action of `\(service.prefix)`", at: action.span))
+            }
+            return matches.compactMap { name in service.actions[name].map { ("\(service.prefix):\(name)", $0) } }
+        }
+        guard let canonical = service.canonicalName(parts[1]), let info = service.actions[canonical] else {
+            let guess = Suggestion.closest(to: parts[1], in: service.actionNames)
+            diagnostics.append(.error(
+                "unknown-action", "`\(service.prefix)` has no action `\(parts[1])`", at: nameSpan,
+                help: guess.map { "did you mean `\(service.prefix):\($0)`?" }))
+            return []
+        }
+        return [("\(service.prefix):\(canonical)", info)]
+    }
+
+    func lookup(_ prefix: Located<String>, _ diagnostics: inout [Diagnostic]) -> Service? {
+        do {
+            if let service = try catalog.service(prefix.value) { return service }
+        } catch {
+            diagnostics.append(.error("catalog-error", String(describing: error), at: prefix.span))
+            return nil
+        }
+        let guess = Suggestion.closest(to: prefix.value, in: catalog.servicePrefixes)
+        diagnostics.append(.error(
+            "unknown-service", "no AWS service has the prefix `\(prefix.value)`", at: prefix.span,
+            help: guess.map { "did you mean `\($0)`?" }))
+        return nil
+    }
+
+    func expandAccess(service: Located<String>, levels: [Located<String>], resources: [String], _ diagnostics: inout [Diagnostic]) -> [(String, Action)] {
+        guard let info = lookup(service, &diagnostics) else { return [] }
+        var wanted = Set<String>()
+        for level in levels {
+            if let name = Self.accessLevels[level.value.lowercased()] {
+                wanted.insert(name)
+            } else {
+                let guess = Suggestion.closest(to: level.value, in: Self.accessLevels.keys.sorted())
+                diagnostics.append(.error(
+                    "unknown-access-level", "unknown access level `\(level.value)`", at: level.span,
+                    help: guess.map { "did you mean `\($0)`?" } ?? "levels: `list`, `read`, `write`, `tagging`, `permissions-management`"))
+            }
+        }
+        return info.actionNames.compactMap { name in
+            guard let action = info.actions[name], wanted.contains(action.access) else { return nil }
+            guard resources.contains(where: { fitsResource(action, $0, service: info.prefix) }) else { return nil }
+            return ("\(info.prefix):\(name)", action)
+        }
+    }
+
+    /// Whether a resource pattern can name a resource of one of the action's types (or is `*`).
+    func fitsResource(_ action: Action, _ pattern: String, service: String) -> Bool {
+        if pattern == "*" { return true }
+        guard !action.resources.isEmpty, let info = try? catalog.service(service) else { return false }
+        let glob = Glob(pattern)
+        return action.resources.contains { ref in
+            guard let type = info.resourceTypes[ref.type] else { return false }
+            return Glob(type.arnPattern).overlaps(glob)
+        }
+    }
+
+    func resourceMismatch(action: String, info: Action, at span: SourceSpan, grant: Grant) -> Diagnostic {
+        let help: String
+        if info.resources.isEmpty {
+            help = "`\(action)` cannot be scoped to a resource: AWS only honours `Resource: \"*\"` for it; give it its own grant with `resources: [\"*\"]`"
+        } else {
+            let service = try? catalog.service(serviceName(action))
+            let formats = info.resources.compactMap { ref in service?.resourceTypes[ref.type].map { "`\($0.arn)`" } }
+            help = "`\(action)` works on \(formats.joined(separator: " or "))"
+        }
+        return .error(
+            "resource-type-mismatch", "no resource of \(grant.name) is one `\(action)` can act on, so it would grant nothing",
+            at: span, help: help)
+    }
+
+    /// Condition checks: keys the requests never carry, `ForAllValues` that is always true, and operator types.
+    func checkConditions(_ grant: Grant, actions: [(String, Action)], envelopes: [String], _ diagnostics: inout [Diagnostic]) {
+        for condition in grant.conditions {
+            let op = condition.op.value
+            let base = ConditionOperator.base(op)
+            let optional = op.hasSuffix("IfExists") || base == "Null"
+            var keyType: String?
+            var missing: [(String, Action)] = []
+            for (name, action) in actions {
+                if let type = keyTypeIfSupported(condition.key.value, action: action, service: serviceName(name), resources: envelopes) {
+                    keyType = keyType ?? type
+                } else {
+                    missing.append((name, action))
+                }
+            }
+            if let (name, action) = missing.first, !optional {
+                if op.hasPrefix("ForAllValues:") {
+                    diagnostics.append(.error(
+                        "condition-always-true", "`\(condition.key.value)` is never in a `\(name)` request, so `\(op)` is always true and restricts nothing",
+                        at: condition.key.span, help: "use a key the action supports, or `ForAnyValue:`"))
+                } else {
+                    diagnostics.append(.error(
+                        "condition-never-matches",
+                        "`\(condition.key.value)` is never in a `\(name)` request, so this grant allows nothing for it",
+                        at: condition.key.span, help: alternativeHelp(for: condition.key.value, action: name, info: action, resources: envelopes)))
+                }
+                continue
+            }
+            if let keyType, let opType = ConditionOperator.types[base], !Self.compatible(operator: opType, key: keyType) {
+                diagnostics.append(.error(
+                    "condition-type-mismatch", "`\(op)` compares \(opType) values, but `\(condition.key.value)` is a \(keyType) key",
+                    at: condition.op.span, help: Self.operatorHint(for: keyType).map { "use \($0)" }))
+            }
+        }
+    }
+
+    /// The key's type when a request for this action can carry it; nil when it never can.
+    func keyTypeIfSupported(_ key: String, action: Action, service: String, resources: [String]) -> String? {
+        let info = try? catalog.service(service)
+        let lowered = key.lowercased()
+        let tagFamilies = ["aws:requesttag/", "aws:resourcetag/", "aws:tagkeys"]
+        if !tagFamilies.contains(where: { lowered.hasPrefix($0) }), let type = catalog.globalKeyType(key) { return type }
+        var supported = action.conditionKeys
+        for ref in action.resources {
+            guard let type = info?.resourceTypes[ref.type] else { continue }
+            if !resources.contains(where: { $0 == "*" || Glob(type.arnPattern).overlaps(Glob($0)) }) { continue }
+            supported += ref.conditionKeys ?? []
+            supported += type.conditionKeys
+        }
+        guard supported.contains(where: { ConditionKeyName.matches(template: $0, key) }) else { return nil }
+        return info?.keyType(key) ?? catalog.globalKeyType(key) ?? "String"
+    }
+
+    func alternativeHelp(for key: String, action: String, info: Action, resources: [String]) -> String? {
+        var keys = info.conditionKeys
+        let service = try? catalog.service(serviceName(action))
+        for ref in info.resources {
+            keys += ref.conditionKeys ?? []
+            keys += service?.resourceTypes[ref.type]?.conditionKeys ?? []
+        }
+        let shown = { (template: String) in template.replacingOccurrences(of: "${TagKey}", with: "<key>") }
+        if key.lowercased().hasPrefix("aws:requesttag/") || key.lowercased().hasPrefix("aws:resourcetag/") {
+            let tagKeys = keys.filter { $0.contains("Tag/") && !ConditionKeyName.matches(template: $0, key) }
+            if let best = tagKeys.sorted().first(where: { $0.contains("ExistingObjectTag") }) ?? tagKeys.sorted().first {
+                return "`\(action)` supports `\(shown(best))`; a request that reads a resource carries no request tags"
+            }
+        }
+        if let guess = Suggestion.closest(to: key, in: keys) { return "did you mean `\(shown(guess))`?" }
+        return keys.isEmpty ? "`\(action)` supports only global condition keys" : "`\(action)` supports: \(Set(keys).sorted().map { "`\(shown($0))`" }.joined(separator: ", "))"
+    }
+
+    static func compatible(operator op: String, key: String) -> Bool {
+        let scalar = key.hasPrefix("ArrayOf") ? String(key.dropFirst("ArrayOf".count)) : key
+        switch op {
+        case "Null": return true
+        case "String": return ["String", "ARN"].contains(scalar)
+        case "ARN": return ["ARN", "String"].contains(scalar)
+        case "Numeric": return ["Numeric", "Long", "Integer"].contains(scalar)
+        case "Date": return ["Date", "Numeric"].contains(scalar)
+        case "Bool": return ["Bool", "Boolean"].contains(scalar)
+        case "IPAddress": return ["IPAddress", "IpAddress"].contains(scalar)
+        case "Binary": return ["Binary"].contains(scalar)
+        default: return false
+        }
+    }
+
+    static func operatorHint(for keyType: String) -> String? {
+        let scalar = keyType.hasPrefix("ArrayOf") ? String(keyType.dropFirst("ArrayOf".count)) : keyType
+        switch scalar {
+        case "String": return "a String operator such as `StringEquals` or `StringLike`"
+        case "ARN": return "an ARN operator such as `ArnLike`"
+        case "Numeric": return "a Numeric operator such as `NumericLessThan`"
+        case "Date": return "a Date operator such as `DateGreaterThan`"
+        case "Bool": return "`Bool`"
+        case "IPAddress": return "`IpAddress` or `NotIpAddress`"
+        default: return nil
+        }
+    }
+}

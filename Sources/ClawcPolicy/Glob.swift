@@ -1,0 +1,144 @@
+/// An IAM wildcard pattern (`*` any run of characters, `?` exactly one), as in ARNs and `StringLike` values.
+///
+/// Containment between two patterns is decided exactly: `a.contains(b)` holds iff every string `b` matches,
+/// `a` matches too. Both `*` and `?` match any character, `:` and `/` included, as IAM matches resource ARNs.
+public struct Glob: Hashable, Sendable, CustomStringConvertible {
+    public let text: String
+    let scalars: [Unicode.Scalar]
+
+    public init(_ text: String) {
+        self.text = text
+        self.scalars = Array(text.unicodeScalars)
+    }
+
+    public var description: String { text }
+    public var hasWildcards: Bool { scalars.contains { $0 == "*" || $0 == "?" } }
+
+    /// Whether the concrete string `value` is matched by this pattern.
+    public func matches(_ value: String) -> Bool {
+        let t = Array(value.unicodeScalars)
+        var state = closure([0])
+        for scalar in t {
+            state = step(state, scalar)
+            if state.isEmpty { return false }
+        }
+        return state.contains(scalars.count)
+    }
+
+    /// Whether every string that `other` matches is matched by `self`.
+    public func contains(_ other: Glob) -> Bool {
+        if scalars == [Unicode.Scalar("*")] || self == other { return true }
+        if !other.hasWildcards { return matches(other.text) }
+        return counterexample(in: other) == nil
+    }
+
+    /// A concrete string that `other` matches and `self` does not, or nil when there is none.
+    public func counterexample(in other: Glob) -> String? {
+        let symbols = alphabet(with: other)
+
+        // Breadth-first search over (position in `other`, set of positions in `self`), keeping parents for the witness.
+        let start = Node(j: 0, states: closure([0]))
+        var parent: [Node: (Node, Unicode.Scalar?)] = [start: (start, nil)]
+        var queue = [start]
+        var head = 0
+        let p = other.scalars
+        while head < queue.count {
+            let node = queue[head]
+            head += 1
+            if node.j == p.count {
+                if !node.states.contains(scalars.count) {
+                    var word: [Unicode.Scalar] = []
+                    var cursor = node
+                    while cursor != start, let (previous, symbol) = parent[cursor] {
+                        if let symbol { word.append(symbol) }
+                        cursor = previous
+                    }
+                    return String(String.UnicodeScalarView(word.reversed()))
+                }
+                continue
+            }
+            var moves: [(Node, Unicode.Scalar?)] = []
+            switch p[node.j] {
+            case "*":
+                moves.append((Node(j: node.j + 1, states: node.states), nil))
+                for a in symbols { moves.append((Node(j: node.j, states: step(node.states, a)), a)) }
+            case "?":
+                for a in symbols { moves.append((Node(j: node.j + 1, states: step(node.states, a)), a)) }
+            default:
+                moves.append((Node(j: node.j + 1, states: step(node.states, p[node.j])), p[node.j]))
+            }
+            for (next, symbol) in moves where parent[next] == nil {
+                parent[next] = (node, symbol)
+                queue.append(next)
+            }
+        }
+        return nil
+    }
+
+    /// Whether some string is matched by both patterns.
+    public func overlaps(_ other: Glob) -> Bool {
+        if !hasWildcards { return other.matches(text) }
+        if !other.hasWildcards { return matches(other.text) }
+        let symbols = alphabet(with: other)
+        struct Pair: Hashable {
+            var a: [Int]
+            var b: [Int]
+        }
+        let start = Pair(a: closure([0]), b: other.closure([0]))
+        var seen: Set<Pair> = [start]
+        var queue = [start]
+        var head = 0
+        while head < queue.count {
+            let pair = queue[head]
+            head += 1
+            if pair.a.contains(scalars.count) && pair.b.contains(other.scalars.count) { return true }
+            for symbol in symbols {
+                let next = Pair(a: step(pair.a, symbol), b: other.step(pair.b, symbol))
+                if next.a.isEmpty || next.b.isEmpty || seen.contains(next) { continue }
+                seen.insert(next)
+                queue.append(next)
+            }
+        }
+        return false
+    }
+
+    /// Every literal in either pattern, plus one character in neither that stands for all the others.
+    private func alphabet(with other: Glob) -> [Unicode.Scalar] {
+        var letters = Set<Unicode.Scalar>()
+        for s in scalars + other.scalars where s != "*" && s != "?" { letters.insert(s) }
+        let candidates = "x0-_.ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwyz123456789".unicodeScalars
+        let fresh = candidates.first { !letters.contains($0) } ?? "\u{E000}"
+        return letters.sorted { $0.value < $1.value } + [fresh]
+    }
+
+    /// A state of the containment search: a position in the inner pattern and the outer pattern's live positions.
+    private struct Node: Hashable {
+        var j: Int
+        var states: [Int]
+    }
+
+    /// Positions reachable from `states` without consuming input (a `*` may match nothing).
+    fileprivate func closure(_ states: [Int]) -> [Int] {
+        var out = Set<Int>()
+        for var i in states {
+            out.insert(i)
+            while i < scalars.count, scalars[i] == "*" {
+                i += 1
+                out.insert(i)
+            }
+        }
+        return out.sorted()
+    }
+
+    fileprivate func step(_ states: [Int], _ c: Unicode.Scalar) -> [Int] {
+        var next: [Int] = []
+        for i in states where i < scalars.count {
+            switch scalars[i] {
+            case "*": next.append(i)
+            case "?": next.append(i + 1)
+            default: if scalars[i] == c { next.append(i + 1) }
+            }
+        }
+        return closure(next)
+    }
+}

@@ -1,0 +1,84 @@
+import ClawcDiagnostics
+
+/// One rule file: the scope a task with this purpose may receive.
+public struct Rule: Sendable {
+    public var file: SourceFile
+    public var purpose: Located<String>
+    public var summary: Located<String>?
+    public var lifetime: Lifetime
+    public var params: [Param]
+    public var fit: Set<FitOption>
+    public var grants: [Grant]
+
+    public func param(named name: String) -> Param? { params.first { $0.name.value == name } }
+}
+
+/// How long credentials for this purpose may live, in seconds.
+public struct Lifetime: Sendable {
+    public var defaultSeconds: Located<Int>?
+    public var maxSeconds: Located<Int>?
+}
+
+/// A rule parameter, filled from the task's tag of the same name (or its default).
+public struct Param: Sendable {
+    public var name: Located<String>
+    /// A `*`/`?` glob the value must match.
+    public var match: Located<String>?
+    /// The only values allowed.
+    public var oneOf: [Located<String>]?
+    public var defaultValue: Located<String>?
+}
+
+/// Size-fitting steps a rule permits beyond the always-safe ones.
+public enum FitOption: String, Sendable, CaseIterable {
+    case allowActionWildcards = "allow-action-wildcards"
+    case allowResourceCollapse = "allow-resource-collapse"
+}
+
+/// One grant: actions on resources, optionally narrowed to the task's targets and conditioned.
+public struct Grant: Sendable {
+    /// The grant's whole entry in the `grants` list.
+    public var span: SourceSpan
+    public var sid: Located<String>?
+    public var actions: [Located<String>]
+    /// `access: {service: [level, ...]}`, expanded through the catalog.
+    public var access: [(service: Located<String>, levels: [Located<String>])]
+    public var resources: [Template]
+    public var narrowToTargets: Bool
+    public var conditions: [Condition]
+
+    /// A name for messages: the Sid, or `grant N`.
+    public var name: String
+}
+
+/// One `operator: {key: values}` entry of a grant's `when`.
+public struct Condition: Sendable {
+    public var op: Located<String>
+    public var key: Located<String>
+    public var values: [Template]
+}
+
+/// A task as the orchestrator describes it.
+public struct Task: Sendable {
+    public var file: SourceFile
+    public var taskId: Located<String>
+    public var purpose: Located<String>
+    public var targetResources: [Located<String>]
+    public var tags: [(key: Located<String>, value: Located<String>)]
+    public var estimatedDuration: Located<Int>?
+
+    public func tag(_ name: String) -> Located<String>? { tags.first { $0.key.value == name }?.value }
+}
+
+/// Settings shared by all rules, from `rules/clawc.yaml`.
+public struct Settings: Sendable {
+    public var file: SourceFile?
+    public var values: [String: Located<String>] = [:]
+
+    public static let keys = ["account", "partition", "region", "issuer", "audience", "roleArn"]
+
+    public init(file: SourceFile? = nil, values: [String: Located<String>] = [:]) {
+        self.file = file
+        self.values = values
+    }
+}

@@ -1,0 +1,280 @@
+import ClawcDiagnostics
+import Yams
+
+/// Reads rule files, task files and `clawc.yaml` into their syntax trees: source text to AST.
+public enum SyntaxReader {
+    static let ruleKeys = ["purpose", "summary", "lifetime", "params", "fit", "grants"]
+    static let grantKeys = ["sid", "actions", "access", "resources", "narrow", "when"]
+    static let refusedGrantKeys = [
+        "notActions": "clawc refuses Allow with NotAction: it grants every action not listed, including ones AWS adds later",
+        "NotAction": "clawc refuses Allow with NotAction: it grants every action not listed, including ones AWS adds later",
+        "notResources": "clawc refuses Allow with NotResource: it grants every resource not listed",
+        "NotResource": "clawc refuses Allow with NotResource: it grants every resource not listed",
+        "effect": "every grant is an Allow; a session policy can only narrow what the role already has",
+        "Effect": "every grant is an Allow; a session policy can only narrow what the role already has",
+    ]
+    static let paramKeys = ["match", "oneOf", "default"]
+    static let taskKeys = ["taskId", "purpose", "targetResources", "tags", "estimatedDuration"]
+
+    /// The most STS allows for a role session: 12 hours.
+    public static let maxLifetimeSeconds = 43_200
+
+    /// Parses one rule file. Returns the rule when it has no errors, and every diagnostic found.
+    public static func rule(_ source: YAMLSource) -> (Rule?, [Diagnostic]) {
+        var reader = NodeReader(file: source.file)
+        guard let fields = reader.fields(source.root, context: "a rule", allowed: ruleKeys) else {
+            return (nil, reader.diagnostics)
+        }
+        var purpose: Located<String>?
+        if let node = fields["purpose"]?.value, let value = reader.string(node, context: "`purpose`") {
+            if isName(value.value) {
+                purpose = value
+            } else {
+                reader.diagnostics.append(.error(
+                    "invalid-purpose", "purpose `\(value.value)` is not a valid name", at: value.span,
+                    help: "use lowercase letters, digits and `-`, such as `log-analysis`"))
+            }
+        } else if fields["purpose"] == nil {
+            reader.missing("purpose", in: source.root, context: "a rule", help: "name the task purpose this rule is for, such as `purpose: log-analysis`")
+        }
+        let summary = fields["summary"].flatMap { reader.string($0.value, context: "`summary`") }
+        let lifetime = fields["lifetime"].map { parseLifetime($0.value, &reader) } ?? Lifetime()
+        let params = fields["params"].map { parseParams($0.value, &reader) } ?? []
+        let fit = fields["fit"].map { parseFit($0.value, &reader) } ?? []
+        var grants: [Grant] = []
+        if let node = fields["grants"]?.value {
+            grants = parseGrants(node, params: params, &reader)
+        } else {
+            reader.missing("grants", in: source.root, context: "a rule", help: "list what this purpose may do under `grants:`")
+        }
+        guard let purpose, !reader.diagnostics.contains(where: { $0.severity == .error }) else {
+            return (nil, reader.diagnostics)
+        }
+        let rule = Rule(file: source.file, purpose: purpose, summary: summary, lifetime: lifetime, params: params, fit: fit, grants: grants)
+        return (rule, reader.diagnostics)
+    }
+
+    static func isName(_ text: String) -> Bool {
+        guard let first = text.unicodeScalars.first, first.isASCIILetter || first.isASCIIDigit, text.unicodeScalars.count <= 64 else { return false }
+        return text.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || $0.isASCIIDigit || $0 == "-" }
+    }
+
+    static func duration(_ node: Node, context: String, _ reader: inout NodeReader) -> Located<Int>? {
+        guard let text = reader.string(node, context: context) else { return nil }
+        guard let seconds = DurationText.seconds(text.value) else {
+            reader.diagnostics.append(.error(
+                "invalid-duration", "\(context) `\(text.value)` is not a duration", at: text.span,
+                help: "write seconds or a number with a unit: `90s`, `10m`, `1h`"))
+            return nil
+        }
+        return Located(seconds, at: text.span)
+    }
+
+    static func parseLifetime(_ node: Node, _ reader: inout NodeReader) -> Lifetime {
+        guard let fields = reader.fields(node, context: "`lifetime`", allowed: ["default", "max"]) else { return Lifetime() }
+        var lifetime = Lifetime()
+        lifetime.defaultSeconds = fields["default"].flatMap { duration($0.value, context: "`lifetime.default`", &reader) }
+        lifetime.maxSeconds = fields["max"].flatMap { duration($0.value, context: "`lifetime.max`", &reader) }
+        for value in [lifetime.defaultSeconds, lifetime.maxSeconds].compactMap({ $0 }) where value.value < 1 || value.value > maxLifetimeSeconds {
+            reader.diagnostics.append(.error(
+                "invalid-lifetime", "lifetime \(DurationText.describe(value.value)) is outside 1s..12h", at: value.span,
+                help: "STS issues role sessions for at most 12 hours"))
+        }
+        if let d = lifetime.defaultSeconds, let m = lifetime.maxSeconds, d.value > m.value {
+            reader.diagnostics.append(.error(
+                "invalid-lifetime", "`lifetime.default` (\(DurationText.describe(d.value))) is longer than `lifetime.max` (\(DurationText.describe(m.value)))",
+                at: d.span))
+        }
+        return lifetime
+    }
+
+    static func parseParams(_ node: Node, _ reader: inout NodeReader) -> [Param] {
+        guard let pairs = reader.mapping(node, context: "`params`") else { return [] }
+        var params: [Param] = []
+        for (key, value) in pairs {
+            guard Template.isIdentifier(key.value, extra: "-"), key.value != "task" else {
+                reader.diagnostics.append(.error(
+                    "invalid-param", "`\(key.value)` is not a usable param name", at: key.span,
+                    help: "start with a letter; use letters, digits, `_` and `-`; `task` is reserved"))
+                continue
+            }
+            guard let fields = reader.fields(value, context: "param `\(key.value)`", allowed: paramKeys) else { continue }
+            var param = Param(name: key)
+            if let node = fields["match"]?.value, let glob = reader.string(node, context: "`match`") {
+                if let bad = SlotValue.firstUnsafe(in: glob.value, allowWildcards: true) {
+                    reader.diagnostics.append(.error(
+                        "invalid-pattern", "`match` pattern holds `\(bad.character)`, which a param value may never contain",
+                        at: glob.span(ofScalarsAt: bad.offset, count: 1)))
+                } else {
+                    param.match = glob
+                }
+            }
+            if let node = fields["oneOf"]?.value, let values = reader.strings(node, context: "`oneOf`") {
+                if values.isEmpty {
+                    reader.diagnostics.append(.error("invalid-param", "`oneOf` is empty: no value could ever be given", at: reader.span(of: node)))
+                }
+                for value in values {
+                    if let bad = SlotValue.firstUnsafe(in: value.value, allowWildcards: false) {
+                        reader.diagnostics.append(.error(
+                            "invalid-pattern", "`oneOf` value holds `\(bad.character)`, which a param value may never contain",
+                            at: value.span(ofScalarsAt: bad.offset, count: 1)))
+                    }
+                }
+                param.oneOf = values
+            }
+            if let node = fields["default"]?.value, let value = reader.string(node, context: "`default`") {
+                param.defaultValue = value
+                if let problem = SlotValue.check(value.value, against: param) {
+                    reader.diagnostics.append(.error("invalid-param", "default `\(value.value)` \(problem)", at: value.span))
+                }
+            }
+            params.append(param)
+        }
+        return params
+    }
+
+    static func parseFit(_ node: Node, _ reader: inout NodeReader) -> Set<FitOption> {
+        guard let values = reader.strings(node, context: "`fit`") else { return [] }
+        var out: Set<FitOption> = []
+        for value in values {
+            if let option = FitOption(rawValue: value.value) {
+                out.insert(option)
+            } else {
+                let all = FitOption.allCases.map(\.rawValue)
+                reader.diagnostics.append(.error(
+                    "unknown-fit-option", "unknown fit option `\(value.value)`", at: value.span,
+                    help: Suggestion.closest(to: value.value, in: all).map { "did you mean `\($0)`?" }
+                        ?? "fit options: \(all.map { "`\($0)`" }.joined(separator: ", "))"))
+            }
+        }
+        return out
+    }
+
+    static func parseGrants(_ node: Node, params: [Param], _ reader: inout NodeReader) -> [Grant] {
+        guard case .sequence(let items) = node else {
+            reader.wrongType(node, expected: "a list of grants", context: "`grants`")
+            return []
+        }
+        if items.isEmpty {
+            reader.diagnostics.append(.error("missing-key", "`grants` is empty: this rule grants nothing", at: reader.span(of: node)))
+        }
+        var grants: [Grant] = []
+        var sids: [String: SourceSpan] = [:]
+        for (index, item) in items.enumerated() {
+            guard let fields = reader.fields(item, context: "a grant", allowed: grantKeys, refused: refusedGrantKeys) else { continue }
+            let span = reader.span(of: item)
+            var sid: Located<String>?
+            if let node = fields["sid"]?.value, let value = reader.string(node, context: "`sid`") {
+                if value.value.isEmpty || value.value.count > 128 || !value.value.unicodeScalars.allSatisfy({ $0.isASCIILetter || $0.isASCIIDigit }) {
+                    reader.diagnostics.append(.error("invalid-sid", "sid `\(value.value)` is not valid", at: value.span, help: "IAM allows only letters and digits in a Sid"))
+                } else if let first = sids[value.value] {
+                    reader.diagnostics.append(.error("duplicate-sid", "sid `\(value.value)` is used twice", at: value.span, notes: [.init("first used here", at: first)]))
+                } else {
+                    sids[value.value] = value.span
+                    sid = value
+                }
+            }
+            let actions = fields["actions"].flatMap { reader.strings($0.value, context: "`actions`") } ?? []
+            for action in actions { checkActionSyntax(action, &reader) }
+            var access: [(service: Located<String>, levels: [Located<String>])] = []
+            if let node = fields["access"]?.value, let pairs = reader.mapping(node, context: "`access`") {
+                for (service, levels) in pairs {
+                    if let levels = reader.strings(levels, context: "`access.\(service.value)`") { access.append((service, levels)) }
+                }
+            }
+            if fields["actions"] == nil && fields["access"] == nil {
+                reader.missing("actions", in: item, context: "a grant", help: "list `actions:` or give `access:` levels by service")
+            }
+            var resources: [Template] = []
+            if let node = fields["resources"]?.value, let values = reader.strings(node, context: "`resources`") {
+                if values.isEmpty { reader.diagnostics.append(.error("missing-key", "`resources` is empty", at: reader.span(of: node))) }
+                for value in values {
+                    if let template = template(value, params: params, isResource: true, &reader) { resources.append(template) }
+                }
+            } else if fields["resources"] == nil {
+                reader.missing("resources", in: item, context: "a grant", help: "list the ARN patterns this grant may reach; the task can only narrow them")
+            }
+            var narrow = false
+            if let node = fields["narrow"]?.value, let value = reader.string(node, context: "`narrow`") {
+                if value.value == "targets" { narrow = true } else {
+                    reader.diagnostics.append(.error("invalid-narrow", "`narrow` can only be `targets`, not `\(value.value)`", at: value.span))
+                }
+            }
+            var conditions: [Condition] = []
+            if let node = fields["when"]?.value, let operators = reader.mapping(node, context: "`when`") {
+                for (op, keysNode) in operators {
+                    if !ConditionOperator.isKnown(op.value) {
+                        let guess = Suggestion.closest(to: op.value, in: ConditionOperator.baseNames)
+                        reader.diagnostics.append(.error(
+                            "unknown-condition-operator", "unknown condition operator `\(op.value)`", at: op.span,
+                            help: guess.map { "did you mean `\($0)`?" } ?? "see the IAM condition operators, such as `StringEquals` or `ArnLike`"))
+                        continue
+                    }
+                    guard let keys = reader.mapping(keysNode, context: "`\(op.value)`") else { continue }
+                    for (key, valuesNode) in keys {
+                        guard let values = reader.strings(valuesNode, context: "`\(key.value)`") else { continue }
+                        if values.isEmpty {
+                            reader.diagnostics.append(.error("invalid-condition", "condition `\(key.value)` has no values", at: key.span))
+                        }
+                        let templates = values.compactMap { template($0, params: params, isResource: false, &reader) }
+                        conditions.append(Condition(op: op, key: key, values: templates))
+                    }
+                }
+            }
+            grants.append(Grant(
+                span: span, sid: sid, actions: actions, access: access, resources: resources, narrowToTargets: narrow,
+                conditions: conditions, name: sid.map { "`\($0.value)`" } ?? "grant \(index + 1)"))
+        }
+        return grants
+    }
+
+    static func checkActionSyntax(_ action: Located<String>, _ reader: inout NodeReader) {
+        let parts = action.value.split(separator: ":", omittingEmptySubsequences: false)
+        let ok = parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty
+            && parts[0].unicodeScalars.allSatisfy { $0.isASCIILetter || $0.isASCIIDigit || $0 == "-" }
+            && parts[1].unicodeScalars.allSatisfy { $0.isASCIILetter || $0.isASCIIDigit || $0 == "*" || $0 == "?" }
+        if action.value == "*" {
+            reader.diagnostics.append(.error(
+                "wildcard-action", "`*` would allow every action of every service", at: action.span,
+                help: "name the actions, or use `access:` levels"))
+        } else if !ok {
+            reader.diagnostics.append(.error(
+                "invalid-action", "`\(action.value)` is not an action", at: action.span,
+                help: "write actions as `service:Action`, such as `s3:GetObject`"))
+        }
+    }
+
+    /// A resource or condition value: printable ASCII, no policy variables, slots that name declared params.
+    static func template(_ value: Located<String>, params: [Param], isResource: Bool, _ reader: inout NodeReader) -> Template? {
+        for (offset, scalar) in value.value.unicodeScalars.enumerated() {
+            let bad = scalar.value < 0x21 || scalar.value > 0x7E || scalar == "\"" || scalar == "\\" || scalar == "$"
+            if bad {
+                let help = scalar == "$" ? "policy variables such as `${aws:username}` are not supported; use a slot such as `{task.id}`" : nil
+                reader.diagnostics.append(.error(
+                    "invalid-character", "\(isResource ? "resource" : "condition value") holds \(SlotValue.describe(scalar))",
+                    at: value.span(ofScalarsAt: offset, count: 1), help: help))
+                return nil
+            }
+        }
+        if isResource, value.value != "*", !value.value.hasPrefix("arn:") {
+            reader.diagnostics.append(.error(
+                "invalid-resource", "resource `\(value.value)` is not an ARN pattern", at: value.span,
+                help: "resources start with `arn:`, such as `arn:aws:s3:::bucket/*`"))
+            return nil
+        }
+        switch Template.parse(value) {
+        case .failure(let diagnostic):
+            reader.diagnostics.append(diagnostic)
+            return nil
+        case .success(let template):
+            for case .slot(.param(let name), let offset, let length) in template.pieces where !params.contains(where: { $0.name.value == name }) {
+                let guess = Suggestion.closest(to: name, in: params.map(\.name.value))
+                reader.diagnostics.append(.error(
+                    "unknown-slot", "slot `{\(name)}` names no param of this rule", at: value.span(ofScalarsAt: offset, count: length),
+                    help: guess.map { "did you mean `{\($0)}`?" } ?? "declare it under `params:`, or use `{task.id}` or `{task.tags.NAME}`"))
+                return nil
+            }
+            return template
+        }
+    }
+}

@@ -1,0 +1,180 @@
+import ClawcDiagnostics
+import Foundation
+import Yams
+
+/// A YAML (or JSON) file read, checked and composed into a node tree that keeps line:column marks.
+public struct YAMLSource: @unchecked Sendable {
+    public let file: SourceFile
+    public let root: Node
+
+    /// The largest input file clawc reads; rules and tasks are small, and a bigger file is a mistake or an attack.
+    public static let maxBytes = 1 << 20
+
+    /// Reads `path` (shown as `displayPath`) and composes its single YAML document.
+    /// Every failure becomes one located diagnostic; nothing is thrown.
+    public static func load(path: String, displayPath: String) -> Result<YAMLSource, Diagnostic> {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+                let what = isDirectory.boolValue ? "is a directory, not a file" : "cannot be read"
+                return .failure(.fileError("unreadable-file", "`\(displayPath)` \(what)", path: displayPath))
+            }
+            return .failure(.fileError("file-not-found", "no such file `\(displayPath)`", path: displayPath))
+        }
+        defer { try? handle.close() }
+        let data: Data
+        do {
+            data = try handle.read(upToCount: maxBytes + 1) ?? Data()
+        } catch {
+            return .failure(.fileError("unreadable-file", "`\(displayPath)` cannot be read", path: displayPath))
+        }
+        return parse(data: data, displayPath: displayPath)
+    }
+
+    /// Checks and composes in-memory bytes; `displayPath` names them in diagnostics.
+    public static func parse(data: Data, displayPath: String) -> Result<YAMLSource, Diagnostic> {
+        if data.count > maxBytes {
+            return .failure(.fileError(
+                "file-too-large", "`\(displayPath)` is larger than \(maxBytes / 1024) KiB", path: displayPath,
+                help: "rule and task files are small; check that this is the file you meant"))
+        }
+        let text: String
+        switch decodeUTF8(data) {
+        case .success(let decoded): text = decoded
+        case .failure(let invalid):
+            let location = invalid.location
+            let file = SourceFile(path: displayPath, text: String(decoding: data, as: UTF8.self))
+            return .failure(.error(
+                "invalid-utf8", "file is not valid UTF-8", at: SourceSpan(file: file, start: location),
+                help: "save the file as UTF-8"))
+        }
+        let file = SourceFile(path: displayPath, text: text)
+        if text.allSatisfy({ $0.isWhitespace }) {
+            return .failure(.error("empty-file", "file is empty", at: SourceSpan(file: file, start: .init(line: 1, column: 1))))
+        }
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            return .failure(diagnostic(for: error, in: file))
+        } catch {
+            return .failure(.error("yaml-syntax", "cannot read YAML", at: SourceSpan(file: file, start: .init(line: 1, column: 1))))
+        }
+        guard let root, root.null == nil else {
+            return .failure(.error("empty-file", "file holds no YAML value", at: SourceSpan(file: file, start: .init(line: 1, column: 1))))
+        }
+        return .success(YAMLSource(file: file, root: root))
+    }
+
+    /// The text of valid UTF-8, or the line and column of the first invalid byte.
+    static func decodeUTF8(_ data: Data) -> Result<String, InvalidByte> {
+        if let text = String(data: data, encoding: .utf8) { return .success(text) }
+        var line = 1, column = 1
+        var iterator = data.makeIterator()
+        var decoder = Unicode.UTF8()
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue(let scalar):
+                if scalar == "\n" { line += 1; column = 1 } else { column += 1 }
+            case .emptyInput:
+                return .success(String(decoding: data, as: UTF8.self))
+            case .error:
+                return .failure(InvalidByte(location: SourceLocation(line: line, column: column)))
+            }
+        }
+    }
+
+    /// Turns a Yams error into our diagnostic, in our words, without the document Yams embeds.
+    static func diagnostic(for error: YamlError, in file: SourceFile) -> Diagnostic {
+        func span(_ mark: Mark) -> SourceSpan {
+            SourceSpan(file: file, start: SourceLocation(line: max(1, mark.line), column: max(1, mark.column)))
+        }
+        switch error {
+        case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _),
+            let .composer(context, problem, mark, _):
+            var message = "invalid YAML: \(problem)"
+            if let context { message += " (\(context.text) at \(context.mark.line):\(context.mark.column))" }
+            let help = problem.contains("cannot start any token") && file.line(mark.line)?.contains("\t") == true
+                ? "YAML does not allow tabs for indentation; indent with spaces" : nil
+            return .error("yaml-syntax", message, at: span(mark), help: help)
+        case let .reader(problem, offset, _, _):
+            let location = offset.map { Self.location(ofByteOffset: $0, in: file.text) } ?? SourceLocation(line: 1, column: 1)
+            return .error("yaml-syntax", "invalid YAML: \(problem)", at: SourceSpan(file: file, start: location))
+        case let .duplicatedKeysInMapping(duplicates, context):
+            let key = duplicates.first ?? "?"
+            let first = span(context.mark)
+            let second = DuplicateKeyLocator.secondOccurrence(of: key, after: context.mark, in: file)
+            return .error(
+                "duplicate-key", "key `\(key)` appears twice in the same mapping", at: second ?? first,
+                help: "keep one `\(key)`: YAML would silently use only one of them",
+                notes: second == nil ? [] : [.init("first `\(key)` is here", at: first)])
+        default:
+            return .error("yaml-syntax", "invalid YAML", at: SourceSpan(file: file, start: .init(line: 1, column: 1)))
+        }
+    }
+
+    static func location(ofByteOffset offset: Int, in text: String) -> SourceLocation {
+        var line = 1, column = 1, bytes = 0
+        for scalar in text.unicodeScalars {
+            if bytes >= offset { break }
+            bytes += String(scalar).utf8.count
+            if scalar == "\n" { line += 1; column = 1 } else { column += 1 }
+        }
+        return SourceLocation(line: line, column: column)
+    }
+}
+
+/// Finds where a duplicated key occurs the second time. Yams reports only the first occurrence.
+enum DuplicateKeyLocator {
+    static func secondOccurrence(of key: String, after mark: Mark, in file: SourceFile) -> SourceSpan? {
+        guard let firstLine = file.line(mark.line) else { return nil }
+        let keyColumn = mark.column
+        let spellings = [key, "\"\(key)\"", "'\(key)'"]
+        func startsWithKey(_ text: Substring) -> Int? {
+            for spelling in spellings where text.hasPrefix(spelling) {
+                let rest = text.dropFirst(spelling.count).drop { $0 == " " }
+                if rest.hasPrefix(":") { return spelling.unicodeScalars.count }
+            }
+            return nil
+        }
+        // Flow mapping on the same line: `{a: 1, a: 2}`.
+        let firstScalars = Array(firstLine.unicodeScalars)
+        if keyColumn - 1 < firstScalars.count {
+            var index = keyColumn  // scalar index just past the first key's first character
+            while index < firstScalars.count {
+                let c = firstScalars[index]
+                if c == "," || c == "{" {
+                    var j = index + 1
+                    while j < firstScalars.count, firstScalars[j] == " " { j += 1 }
+                    let rest = Substring(String(String.UnicodeScalarView(firstScalars[j...])))
+                    if let length = startsWithKey(rest) {
+                        return SourceSpan(file: file, start: SourceLocation(line: mark.line, column: j + 1), length: length)
+                    }
+                }
+                index += 1
+            }
+        }
+        // Block mapping: later lines whose key starts in the same column.
+        var lineNumber = mark.line + 1
+        while let line = file.line(lineNumber) {
+            let scalars = Array(line.unicodeScalars)
+            let indent = scalars.prefix { $0 == " " }.count
+            let trimmed = line.drop { $0 == " " }
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { lineNumber += 1; continue }
+            if indent + 1 < keyColumn { return nil }
+            if indent + 1 == keyColumn {
+                if trimmed.hasPrefix("-") { return nil }
+                if let length = startsWithKey(trimmed) {
+                    return SourceSpan(file: file, start: SourceLocation(line: lineNumber, column: keyColumn), length: length)
+                }
+            }
+            lineNumber += 1
+        }
+        return nil
+    }
+}
+
+/// Where a file stops being valid UTF-8.
+struct InvalidByte: Error {
+    var location: SourceLocation
+}

@@ -1,0 +1,47 @@
+import ArgumentParser
+import ClawcDiagnostics
+import Foundation
+
+/// The `clawc` command: scope rules in, least-privilege session policies and credentials out.
+@main
+struct Clawc: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clawc",
+        abstract: "Compile scope rules into least-privilege AWS session policies for AI-agent tasks.",
+        discussion: """
+            Exit codes: 0 success, 1 diagnostics or refusal, 2 usage error, 3 upstream failure.
+            Diagnostics go to stderr as `path:line:col: error: message [code]`; stdout carries only results.
+            """,
+        version: "0.1.0",
+        subcommands: [CompileCommand.self]
+    )
+
+    /// Runs the command line; usage errors exit 2, as the CLI contract says (argument-parser's default is 64).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let exit as ExitCode {
+            Foundation.exit(exit.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                Self.exit(withError: error)
+            }
+            let message = fullMessage(for: error)
+            FileHandle.standardError.write(Data(("clawc: error: " + message + "\n").utf8))
+            Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
+        }
+    }
+}
+
+/// Writes to stderr without buffering surprises.
+enum Console {
+    static func error(_ text: String) {
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    static func output(_ text: String) {
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+}

@@ -1,0 +1,65 @@
+import ArgumentParser
+import ClawcCatalog
+import ClawcCompiler
+import ClawcDiagnostics
+import Foundation
+
+/// Options every command that reads rules shares.
+struct CatalogOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "Read the AWS action catalog from this folder instead of the one shipped with clawc.", valueName: "DIR"))
+    var catalog: String?
+
+    /// The catalog named by `--catalog`, or the shipped one; a failure is reported and exits 1.
+    func load() throws -> Catalog {
+        do {
+            if let catalog { return try Catalog(directory: URL(fileURLWithPath: catalog)) }
+            return try Catalog.bundled()
+        } catch {
+            Console.error("clawc: error: \(error) [catalog-error]\n")
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct CompileCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compile",
+        abstract: "Compile the session policy for one task.",
+        discussion: """
+            Prints the policy JSON (minified, one trailing newline) on stdout. On any problem prints located
+            diagnostics on stderr, nothing on stdout, and exits 1.
+            """
+    )
+
+    @Option(name: .long, help: ArgumentHelp("The folder of rule files (`*.yaml`, one purpose each).", valueName: "DIR"))
+    var rules: String
+
+    @Option(name: .long, help: ArgumentHelp("The task file (YAML or JSON) with `taskId`, `purpose`, `targetResources`, `tags`.", valueName: "FILE"))
+    var task: String
+
+    @Option(name: .long, help: ArgumentHelp("The most characters the policy may have.", valueName: "N"))
+    var maxChars: Int = 2048
+
+    @Flag(name: .long, help: "Show on stderr what each compiler pass did.")
+    var explain = false
+
+    @OptionGroup var catalogOptions: CatalogOptions
+
+    func validate() throws {
+        guard (100...100_000).contains(maxChars) else {
+            throw ValidationError("--max-chars must be between 100 and 100000, not \(maxChars)")
+        }
+    }
+
+    func run() throws {
+        let catalog = try catalogOptions.load()
+        let outcome = Compiler.compile(rulesDirectory: rules, taskPath: task, catalog: catalog, maxChars: maxChars)
+        if explain {
+            Console.error(outcome.explain.map { "explain: \($0)\n" }.joined())
+        }
+        Console.error(DiagnosticRenderer.render(outcome.diagnostics))
+        guard let json = outcome.json else { throw ExitCode(1) }
+        Console.output(json)
+    }
+}
