@@ -26,6 +26,11 @@ public struct PolicyIR: Sendable, Equatable {
     /// Set by size fitting: emit no Sids.
     public var dropSids = false
 
+    public init(statements: [IRStatement], dropSids: Bool = false) {
+        self.statements = statements
+        self.dropSids = dropSids
+    }
+
     public var policy: Policy {
         Policy(statements: statements.map { statement in
             var s = statement.statement

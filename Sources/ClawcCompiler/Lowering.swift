@@ -184,7 +184,7 @@ public struct RuleLowering {
             }
             if let keyType, let opType = ConditionOperator.types[base], !Self.compatible(operator: opType, key: keyType) {
                 diagnostics.append(.error(
-                    "condition-type-mismatch", "`\(op)` compares \(opType) values, but `\(condition.key.value)` is a \(keyType) key",
+                    "condition-type-mismatch", "`\(op)` compares \(opType) values, but `\(condition.key.value)` holds \(keyType) values",
                     at: condition.op.span, help: Self.operatorHint(for: keyType).map { "use \($0)" }))
             }
         }

@@ -12,6 +12,13 @@ public struct PassContext {
     /// What each pass did, for `--explain`. Never holds secrets.
     public var log: [String] = []
 
+    public init(rule: Rule, task: Task, catalog: Catalog, maxChars: Int) {
+        self.rule = rule
+        self.task = task
+        self.catalog = catalog
+        self.maxChars = maxChars
+    }
+
     mutating func note(_ pass: String, _ text: String) { log.append("\(pass): \(text)") }
 }
 
