@@ -24,7 +24,9 @@ let package = Package(
             "ClawcCompiler",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "ClawcTests", dependencies: ["ClawcCompiler", "ClawcSyntax", "ClawcPolicy", "ClawcDiagnostics"],
-                    resources: [.copy("Corpus")]),
+        .testTarget(
+            name: "ClawcTests",
+            dependencies: ["ClawcCompiler", "ClawcSyntax", "ClawcPolicy", "ClawcDiagnostics"],
+            exclude: ["Corpus", "CorpusSamples"]),
     ]
 )

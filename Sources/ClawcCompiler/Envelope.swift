@@ -30,6 +30,27 @@ public enum Envelope {
         return results
     }
 
+    /// One typical value of a template, for deciding which resource types a pattern names: each slot becomes its
+    /// default, its first `oneOf` value, or its `match` glob with wildcards replaced by a plain letter.
+    ///
+    /// A slot value could in principle hold `/` or `:` and reshape an ARN (a bucket slot turning into an object
+    /// path); resource-type checks judge the pattern as the rule author wrote it, not by such values.
+    public static func sample(for template: Template, in rule: Rule) -> String {
+        template.pieces.map { piece in
+            switch piece {
+            case .literal(let text):
+                return text
+            case .slot(.param(let name), _, _):
+                let param = rule.param(named: name)
+                if let value = param?.defaultValue?.value ?? param?.oneOf?.first?.value { return value }
+                let glob = param?.match?.value ?? "x"
+                return String(glob.map { $0 == "*" || $0 == "?" ? "x" : $0 })
+            case .slot:
+                return "x"
+            }
+        }.joined()
+    }
+
     /// The rule's envelope as policy statements over the lowered actions (one per grant, in order).
     public static func statements(for rule: Rule, lowered: [IRStatement]) -> [Statement] {
         lowered.map { statement in

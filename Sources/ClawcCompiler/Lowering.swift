@@ -21,7 +21,8 @@ public struct RuleLowering {
         var diagnostics: [Diagnostic] = []
         var statements: [IRStatement] = []
         for (index, grant) in rule.grants.enumerated() {
-            let envelopes = grant.resources.map { Envelope.patterns(for: $0, in: rule) }
+            // Resource-type decisions use each pattern as written, with slots at a typical value.
+            let envelopes = grant.resources.map { [Envelope.sample(for: $0, in: rule)] }
             var actions: [(name: String, info: Action, span: SourceSpan?)] = []
             var explicit: [(name: String, info: Action, span: SourceSpan)] = []
             for action in grant.actions {

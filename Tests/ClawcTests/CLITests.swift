@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+/// The `clawc` binary itself: exit codes, stdout only on success, usage errors exit 2.
+@Suite struct CLITests {
+    struct Run {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static var binary: URL {
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("clawc")
+        if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
+        return Repo.root.appendingPathComponent(".build/debug/clawc")
+    }
+
+    static func run(_ arguments: [String]) throws -> Run {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.currentDirectoryURL = Repo.root
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    @Test func compilesTheShippedExample() throws {
+        let run = try Self.run(["compile", "--rules", "rules", "--task", "golden/log-analysis/one-bucket.task.yaml"])
+        let expected = try String(contentsOfFile: Repo.path("golden/log-analysis/one-bucket.policy.json"), encoding: .utf8)
+        #expect(run.status == 0)
+        #expect(run.stdout == expected)
+        #expect(run.stderr.isEmpty)
+    }
+
+    @Test func explainGoesToStderrOnly() throws {
+        let run = try Self.run(["compile", "--rules", "rules", "--task", "golden/log-analysis/one-bucket.task.yaml", "--explain"])
+        #expect(run.status == 0)
+        #expect(run.stderr.contains("explain: target-narrowing:"))
+        #expect(!run.stdout.contains("explain"))
+    }
+
+    @Test func diagnosticsExitOneWithNothingOnStdout() throws {
+        let run = try Self.run(["compile", "--rules", "rules", "--task", "Tests/ClawcTests/CorpusSamples/unknown-purpose.task.yaml"])
+        #expect(run.status == 1)
+        #expect(run.stdout.isEmpty)
+        #expect(run.stderr.contains("Tests/ClawcTests/CorpusSamples/unknown-purpose.task.yaml:2:10: error: no rule has purpose `log-analysys` [unknown-purpose]"))
+        #expect(run.stderr.contains("help: did you mean `log-analysis`?"))
+    }
+
+    @Test(arguments: [
+        ["compile", "--task", "x.yaml"],
+        ["compile", "--rules", "rules", "--task", "x.yaml", "--max-chars", "ten"],
+        ["compile", "--rules", "rules", "--task", "x.yaml", "--max-chars", "5"],
+        ["compile", "--rules", "rules", "--task", "x.yaml", "--bogus"],
+        ["frobnicate"],
+    ])
+    func usageErrorsExitTwo(arguments: [String]) throws {
+        let run = try Self.run(arguments)
+        #expect(run.status == 2, "\(arguments): \(run.stderr)")
+        #expect(run.stdout.isEmpty)
+    }
+
+    @Test func helpExitsZero() throws {
+        let run = try Self.run(["compile", "--help"])
+        #expect(run.status == 0)
+        #expect(run.stdout.contains("--max-chars"))
+    }
+}

@@ -1,6 +1,0 @@
-import Testing
-@testable import ClawcPolicy
-
-@Test func globBasics() {
-    #expect(Glob("a*").contains(Glob("ab")))
-}
