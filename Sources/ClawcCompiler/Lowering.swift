@@ -176,9 +176,12 @@ public struct RuleLowering {
                         "condition-always-true", "`\(condition.key.value)` is never in a `\(name)` request, so `\(op)` is always true and restricts nothing",
                         at: condition.key.span, help: "use a key the action supports, or `ForAnyValue:`"))
                 } else {
+                    let names = missing.map { "`\($0.0)`" }
+                    let shown = names.count > 3 ? names.prefix(3).joined(separator: ", ") + " and \(names.count - 3) more" : names.joined(separator: ", ")
+                    let consequence = missing.count == actions.count ? "this grant allows nothing" : "this grant allows nothing for \(missing.count == 1 ? "it" : "them")"
                     diagnostics.append(.error(
                         "condition-never-matches",
-                        "`\(condition.key.value)` is never in a `\(name)` request, so this grant allows nothing for it",
+                        "`\(condition.key.value)` is never in a \(shown) request, so \(consequence)",
                         at: condition.key.span, help: alternativeHelp(for: condition.key.value, action: name, info: action, resources: envelopes)))
                 }
                 continue

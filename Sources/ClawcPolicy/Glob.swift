@@ -29,7 +29,19 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
     public func contains(_ other: Glob) -> Bool {
         if scalars == [Unicode.Scalar("*")] || self == other { return true }
         if !other.hasWildcards { return matches(other.text) }
+        // Every string of `other` starts with its literal prefix and then may go on with any character, so
+        // `self`'s literal prefix must be a prefix of it; the same holds for suffixes. Cheap, and rules out most pairs.
+        if !other.literalPrefix.starts(with: literalPrefix) { return false }
+        if !other.literalSuffix.reversed().starts(with: literalSuffix.reversed()) { return false }
         return counterexample(in: other) == nil
+    }
+
+    /// The characters before the first wildcard.
+    var literalPrefix: ArraySlice<Unicode.Scalar> { scalars.prefix { $0 != "*" && $0 != "?" } }
+    /// The characters after the last wildcard.
+    var literalSuffix: ArraySlice<Unicode.Scalar> {
+        guard let last = scalars.lastIndex(where: { $0 == "*" || $0 == "?" }) else { return scalars[...] }
+        return scalars[(last + 1)...]
     }
 
     /// A concrete string that `other` matches and `self` does not, or nil when there is none.
@@ -79,6 +91,10 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
     public func overlaps(_ other: Glob) -> Bool {
         if !hasWildcards { return other.matches(text) }
         if !other.hasWildcards { return matches(other.text) }
+        let (p, q) = (literalPrefix, other.literalPrefix)
+        if !p.starts(with: q) && !q.starts(with: p) { return false }
+        let (s1, s2) = (literalSuffix.reversed(), other.literalSuffix.reversed())
+        if !s1.starts(with: s2) && !s2.starts(with: s1) { return false }
         let symbols = alphabet(with: other)
         struct Pair: Hashable {
             var a: [Int]
@@ -117,27 +133,36 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
         var states: [Int]
     }
 
-    /// Positions reachable from `states` without consuming input (a `*` may match nothing).
+    /// Positions reachable from `states` without consuming input (a `*` may match nothing). Sorted, unique.
     fileprivate func closure(_ states: [Int]) -> [Int] {
-        var out = Set<Int>()
+        var out: [Int] = []
+        out.reserveCapacity(states.count + 2)
         for var i in states {
-            out.insert(i)
+            if let last = out.last, last >= i { continue }
+            out.append(i)
             while i < scalars.count, scalars[i] == "*" {
                 i += 1
-                out.insert(i)
+                out.append(i)
             }
         }
-        return out.sorted()
+        return out
     }
 
+    /// The positions after reading `c` from each of `states` (sorted), closed under empty `*` matches.
     fileprivate func step(_ states: [Int], _ c: Unicode.Scalar) -> [Int] {
         var next: [Int] = []
+        next.reserveCapacity(states.count + 1)
         for i in states where i < scalars.count {
+            let target: Int
             switch scalars[i] {
-            case "*": next.append(i)
-            case "?": next.append(i + 1)
-            default: if scalars[i] == c { next.append(i + 1) }
+            case "*": target = i
+            case "?": target = i + 1
+            default:
+                guard scalars[i] == c else { continue }
+                target = i + 1
             }
+            if let last = next.last, last >= target { continue }
+            next.append(target)
         }
         return closure(next)
     }

@@ -29,14 +29,15 @@ public enum GrantContainment {
         _ inner: [Statement], in outer: [Statement], values: ValueMatching = .exact,
         actionCovers: (String, String) -> Bool = GrantContainment.actionCovers
     ) -> Uncovered? {
+        let outerGlobs = outer.map { $0.resources.map(Glob.init) }
         for (index, statement) in inner.enumerated() {
-            let candidates = outer.filter { implies(statement.conditions, $0.conditions, values) }
+            let candidates = outer.indices.filter { implies(statement.conditions, outer[$0].conditions, values) }
+            let globs = statement.resources.map(Glob.init)
             for action in statement.actions {
-                let withAction = candidates.filter { o in o.actions.contains { actionCovers($0, action) } }
-                for resource in statement.resources {
-                    let glob = Glob(resource)
-                    let covered = withAction.contains { o in o.resources.contains { Glob($0).contains(glob) } }
-                    if !covered { return Uncovered(action: action, resource: resource, statement: index) }
+                let withAction = candidates.filter { o in outer[o].actions.contains { actionCovers($0, action) } }
+                for glob in globs {
+                    let covered = withAction.contains { o in outerGlobs[o].contains { $0.contains(glob) } }
+                    if !covered { return Uncovered(action: action, resource: glob.text, statement: index) }
                 }
             }
         }

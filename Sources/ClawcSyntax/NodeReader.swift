@@ -5,6 +5,8 @@ import Yams
 struct NodeReader {
     let file: SourceFile
     var diagnostics: [Diagnostic] = []
+    /// Keys that an unknown or refused key in the last `fields` call stood in for; not reported missing again.
+    var standIns: Set<String> = []
 
     init(file: SourceFile) { self.file = file }
 
@@ -78,14 +80,18 @@ struct NodeReader {
     ) -> [String: (key: Located<String>, value: Node)]? {
         guard let pairs = mapping(node, context: context) else { return nil }
         var out: [String: (key: Located<String>, value: Node)] = [:]
+        standIns = []
         for pair in pairs {
             let name = pair.key.value
             if allowed.contains(name) {
                 out[name] = pair
             } else if let reason = refused[name] {
                 diagnostics.append(.error("refused-key", "`\(name)` is not allowed in \(context)", at: pair.key.span, help: reason))
+                if name.lowercased().contains("action") { standIns.insert("actions") }
+                if name.lowercased().contains("resource") { standIns.insert("resources") }
             } else {
                 let guess = Suggestion.closest(to: name, in: allowed)
+                if let guess { standIns.insert(guess) }
                 let help = guess.map { "did you mean `\($0)`?" }
                     ?? "\(context) takes: \(allowed.map { "`\($0)`" }.joined(separator: ", "))"
                 diagnostics.append(.error("unknown-key", "unknown key `\(name)` in \(context)", at: pair.key.span, help: help))
@@ -95,6 +101,7 @@ struct NodeReader {
     }
 
     mutating func missing(_ key: String, in node: Node, context: String, help: String? = nil) {
+        if standIns.contains(key) { return }
         diagnostics.append(.error("missing-key", "\(context) needs `\(key)`", at: span(of: node), help: help))
     }
 }

@@ -64,6 +64,8 @@ public struct Task: Sendable {
     public var taskId: Located<String>
     public var purpose: Located<String>
     public var targetResources: [Located<String>]
+    /// The `targetResources` key, where an error about the targets as a whole points.
+    public var targetsKey: Located<String>?
     public var tags: [(key: Located<String>, value: Located<String>)]
     public var estimatedDuration: Located<Int>?
 

@@ -25,6 +25,7 @@ public enum SyntaxReader {
         guard let fields = reader.fields(source.root, context: "a rule", allowed: ruleKeys) else {
             return (nil, reader.diagnostics)
         }
+        let rootStandIns = reader.standIns
         var purpose: Located<String>?
         if let node = fields["purpose"]?.value, let value = reader.string(node, context: "`purpose`") {
             if isName(value.value) {
@@ -40,11 +41,14 @@ public enum SyntaxReader {
         let summary = fields["summary"].flatMap { reader.string($0.value, context: "`summary`") }
         let lifetime = fields["lifetime"].map { parseLifetime($0.value, &reader) } ?? Lifetime()
         let params = fields["params"].map { parseParams($0.value, &reader) } ?? []
+        // When `params` itself is malformed, slots can't be checked against it without misleading follow-on errors.
+        let paramsKnown = !reader.diagnostics.contains { $0.severity == .error }
         let fit = fields["fit"].map { parseFit($0.value, &reader) } ?? []
         var grants: [Grant] = []
         if let node = fields["grants"]?.value {
-            grants = parseGrants(node, params: params, &reader)
+            grants = parseGrants(node, params: paramsKnown ? params : nil, &reader)
         } else {
+            reader.standIns = rootStandIns
             reader.missing("grants", in: source.root, context: "a rule", help: "list what this purpose may do under `grants:`")
         }
         guard let purpose, !reader.diagnostics.contains(where: { $0.severity == .error }) else {
@@ -103,7 +107,7 @@ public enum SyntaxReader {
             if let node = fields["match"]?.value, let glob = reader.string(node, context: "`match`") {
                 if let bad = SlotValue.firstUnsafe(in: glob.value, allowWildcards: true) {
                     reader.diagnostics.append(.error(
-                        "invalid-pattern", "`match` pattern holds `\(bad.character)`, which a param value may never contain",
+                        "invalid-pattern", "`match` pattern holds \(bad.phrase), which a param value may never contain",
                         at: glob.span(ofScalarsAt: bad.offset, count: 1)))
                 } else {
                     param.match = glob
@@ -116,7 +120,7 @@ public enum SyntaxReader {
                 for value in values {
                     if let bad = SlotValue.firstUnsafe(in: value.value, allowWildcards: false) {
                         reader.diagnostics.append(.error(
-                            "invalid-pattern", "`oneOf` value holds `\(bad.character)`, which a param value may never contain",
+                            "invalid-pattern", "`oneOf` value holds \(bad.phrase), which a param value may never contain",
                             at: value.span(ofScalarsAt: bad.offset, count: 1)))
                     }
                 }
@@ -150,7 +154,7 @@ public enum SyntaxReader {
         return out
     }
 
-    static func parseGrants(_ node: Node, params: [Param], _ reader: inout NodeReader) -> [Grant] {
+    static func parseGrants(_ node: Node, params: [Param]?, _ reader: inout NodeReader) -> [Grant] {
         guard case .sequence(let items) = node else {
             reader.wrongType(node, expected: "a list of grants", context: "`grants`")
             return []
@@ -245,7 +249,7 @@ public enum SyntaxReader {
     }
 
     /// A resource or condition value: printable ASCII, no policy variables, slots that name declared params.
-    static func template(_ value: Located<String>, params: [Param], isResource: Bool, _ reader: inout NodeReader) -> Template? {
+    static func template(_ value: Located<String>, params: [Param]?, isResource: Bool, _ reader: inout NodeReader) -> Template? {
         for (offset, scalar) in value.value.unicodeScalars.enumerated() {
             let bad = scalar.value < 0x21 || scalar.value > 0x7E || scalar == "\"" || scalar == "\\" || scalar == "$"
             if bad {
@@ -267,6 +271,7 @@ public enum SyntaxReader {
             reader.diagnostics.append(diagnostic)
             return nil
         case .success(let template):
+            guard let params else { return template }
             for case .slot(.param(let name), let offset, let length) in template.pieces where !params.contains(where: { $0.name.value == name }) {
                 let guess = Suggestion.closest(to: name, in: params.map(\.name.value))
                 reader.diagnostics.append(.error(

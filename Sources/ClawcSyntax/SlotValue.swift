@@ -7,10 +7,10 @@ public enum SlotValue {
     }
 
     /// The first scalar that is not safe, with its offset; `*` and `?` pass when `allowWildcards` (for `match` globs).
-    public static func firstUnsafe(in text: String, allowWildcards: Bool) -> (offset: Int, character: String)? {
+    public static func firstUnsafe(in text: String, allowWildcards: Bool) -> (offset: Int, phrase: String)? {
         for (offset, scalar) in text.unicodeScalars.enumerated() {
             if isSafe(scalar) || (allowWildcards && (scalar == "*" || scalar == "?")) { continue }
-            return (offset, describeShort(scalar))
+            return (offset, describe(scalar))
         }
         return nil
     }
@@ -19,7 +19,7 @@ public enum SlotValue {
     public static func check(_ value: String, against param: Param?) -> String? {
         if value.isEmpty { return "is empty" }
         if value.unicodeScalars.count > 256 { return "is longer than 256 characters" }
-        if let bad = firstUnsafe(in: value, allowWildcards: false) { return "holds `\(bad.character)`, which may not appear in a slot value" }
+        if let bad = firstUnsafe(in: value, allowWildcards: false) { return "holds \(bad.phrase), which may not appear in a slot value" }
         guard let param else { return nil }
         if let match = param.match, !Wildcard.matches(pattern: match.value, value) {
             return "does not match `\(match.value)`"

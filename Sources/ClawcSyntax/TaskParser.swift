@@ -14,7 +14,7 @@ extension SyntaxReader {
                 taskId = value
             } else {
                 reader.diagnostics.append(.error(
-                    "invalid-task-id", "task ID `\(printable(value.value))` is not valid", at: value.span,
+                    "invalid-task-id", value.value.isEmpty ? "task ID is empty" : "task ID `\(printable(value.value))` is not valid", at: value.span,
                     help: "a task ID is 1 to 64 of letters, digits and `_ . @ = + , -`"))
             }
         } else if fields["taskId"] == nil {
@@ -27,6 +27,7 @@ extension SyntaxReader {
             reader.missing("purpose", in: source.root, context: "a task")
         }
         var targets: [Located<String>] = []
+        let targetsKey = fields["targetResources"]?.key
         if let node = fields["targetResources"]?.value, let values = reader.strings(node, context: "`targetResources`") {
             for value in values {
                 if let bad = firstBadTargetScalar(value.value) {
@@ -52,7 +53,7 @@ extension SyntaxReader {
         guard let taskId, let purpose, !reader.diagnostics.contains(where: { $0.severity == .error }) else {
             return (nil, reader.diagnostics)
         }
-        return (Task(file: source.file, taskId: taskId, purpose: purpose, targetResources: targets, tags: tags, estimatedDuration: estimated),
+        return (Task(file: source.file, taskId: taskId, purpose: purpose, targetResources: targets, targetsKey: targetsKey, tags: tags, estimatedDuration: estimated),
                 reader.diagnostics)
     }
 

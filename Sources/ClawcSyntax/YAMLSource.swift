@@ -92,17 +92,21 @@ public struct YAMLSource: @unchecked Sendable {
         switch error {
         case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _),
             let .composer(context, problem, mark, _):
-            var message = "invalid YAML: \(problem)"
+            var message = "syntax error: \(problem)"
             if let context { message += " (\(context.text) at \(context.mark.line):\(context.mark.column))" }
+            // At the end of the input libyaml points past the last line; the construct it was reading is the better place.
+            let blank = file.line(mark.line).map { $0.allSatisfy(\.isWhitespace) } ?? true
+            let mark = blank ? (context?.mark ?? mark) : mark
             let help = problem.contains("cannot start any token") && file.line(mark.line)?.contains("\t") == true
                 ? "YAML does not allow tabs for indentation; indent with spaces" : nil
             return .error("yaml-syntax", message, at: span(mark), help: help)
         case let .reader(problem, offset, _, _):
             let location = offset.map { Self.location(ofByteOffset: $0, in: file.text) } ?? SourceLocation(line: 1, column: 1)
-            return .error("yaml-syntax", "invalid YAML: \(problem)", at: SourceSpan(file: file, start: location))
+            return .error("yaml-syntax", "syntax error: \(problem)", at: SourceSpan(file: file, start: location))
         case let .duplicatedKeysInMapping(duplicates, context):
             let key = duplicates.first ?? "?"
-            let first = span(context.mark)
+            var first = span(context.mark)
+            first.length = max(1, key.unicodeScalars.count)
             let second = DuplicateKeyLocator.secondOccurrence(of: key, after: context.mark, in: file)
             return .error(
                 "duplicate-key", "key `\(key)` appears twice in the same mapping", at: second ?? first,

@@ -56,7 +56,7 @@ struct CompileCommand: ParsableCommand {
         let catalog = try catalogOptions.load()
         let outcome = Compiler.compile(rulesDirectory: rules, taskPath: task, catalog: catalog, maxChars: maxChars)
         if explain {
-            Console.error(outcome.explain.map { "explain: \($0)\n" }.joined())
+            for line in outcome.explain { Console.error("explain: \(line)\n") }
         }
         Console.error(DiagnosticRenderer.render(outcome.diagnostics))
         guard let json = outcome.json else { throw ExitCode(1) }

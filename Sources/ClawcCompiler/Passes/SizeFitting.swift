@@ -50,7 +50,7 @@ public struct SizeFitting: Pass {
             let grant = context.rule.grants[statement.grants.first ?? 0]
             let names = statement.grants.map { context.rule.grants[$0].name }.joined(separator: ", ")
             return .init(
-                "\(names) costs \(entry.cost) characters (\(statement.actions.count) actions, \(statement.resources.count) resources)",
+                "\(names) costs \(entry.cost) characters (\(statement.actions.count) action(s), \(statement.resources.count) resource(s))",
                 at: grant.span)
         }
         var help = "ask for fewer targets, split the task"
@@ -58,7 +58,7 @@ public struct SizeFitting: Pass {
         if !missing.isEmpty { help += ", or let the rule permit `fit: \(missing.map(\.rawValue).joined(separator: ", "))`" }
         context.diagnostics.append(.error(
             "policy-too-large", "the policy is \(size) characters, over the limit of \(context.maxChars), and nothing safe makes it fit",
-            at: context.task.taskId.span, help: help, notes: notes))
+            at: context.task.targetsKey?.span ?? context.task.taskId.span, help: help, notes: notes))
     }
 
     /// The grant's own resource patterns with this task's slot values, the bound for resource collapse.

@@ -49,7 +49,7 @@ public struct TargetNarrowing: Pass {
         }
         ir.statements = kept
         if kept.isEmpty && !context.diagnostics.contains(where: { $0.severity == .error }) {
-            let span = targets.first?.span ?? context.task.purpose.span
+            let span = context.task.targetsKey?.span ?? context.task.purpose.span
             context.diagnostics.append(.error(
                 "empty-policy", "the policy for task `\(context.task.taskId.value)` would grant nothing", at: span,
                 help: "every grant of rule `\(context.rule.purpose.value)` is narrowed to targets and no target falls inside one; list the resources the task needs under `targetResources`"))
