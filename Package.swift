@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "clawc", targets: ["clawc"]),
         .library(name: "ClawcCompiler", targets: ["ClawcCompiler"]),
+        .library(name: "ClawcCatalog", targets: ["ClawcCatalog"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),

@@ -19,6 +19,10 @@ public enum DiagnosticRenderer {
         if let span = d.span { out += excerpt(span) }
         if let help = d.help { out += "help: \(help)\n" }
         for note in d.notes {
+            guard note.span != nil else {
+                out += "note: \(note.message)\n"
+                continue
+            }
             out += header("note", note.message, span: note.span, path: note.span?.file.path) + "\n"
             if let span = note.span { out += excerpt(span) }
         }

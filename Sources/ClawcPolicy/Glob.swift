@@ -45,20 +45,26 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// A concrete string that `other` matches and `self` does not, or nil when there is none.
-    public func counterexample(in other: Glob) -> String? {
-        let symbols = alphabet(with: other)
+    public func counterexample(in other: Glob) -> String? { Glob.witness(in: other, outside: [self]) }
 
-        // Breadth-first search over (position in `other`, set of positions in `self`), keeping parents for the witness.
-        let start = Node(j: 0, states: closure([0]))
+    /// A concrete string that `inner` matches and none of `outers` does, or nil when the union covers `inner`.
+    ///
+    /// Breadth-first search over (position in `inner`, live positions of each outer pattern), over an alphabet of
+    /// every literal in the patterns plus one character in none of them; the first accepting state found gives
+    /// a shortest witness.
+    public static func witness(in inner: Glob, outside outers: [Glob]) -> String? {
+        let symbols = alphabet(of: [inner] + outers)
+        let start = Node(j: 0, states: outers.map { $0.closure([0]) })
         var parent: [Node: (Node, Unicode.Scalar?)] = [start: (start, nil)]
         var queue = [start]
         var head = 0
-        let p = other.scalars
+        let p = inner.scalars
         while head < queue.count {
             let node = queue[head]
             head += 1
             if node.j == p.count {
-                if !node.states.contains(scalars.count) {
+                let accepted = zip(outers, node.states).contains { outer, states in states.last == outer.scalars.count }
+                if !accepted {
                     var word: [Unicode.Scalar] = []
                     var cursor = node
                     while cursor != start, let (previous, symbol) = parent[cursor] {
@@ -69,15 +75,18 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
                 }
                 continue
             }
+            func advance(_ node: Node, _ a: Unicode.Scalar) -> [[Int]] {
+                zip(outers, node.states).map { outer, states in outer.step(states, a) }
+            }
             var moves: [(Node, Unicode.Scalar?)] = []
             switch p[node.j] {
             case "*":
                 moves.append((Node(j: node.j + 1, states: node.states), nil))
-                for a in symbols { moves.append((Node(j: node.j, states: step(node.states, a)), a)) }
+                for a in symbols { moves.append((Node(j: node.j, states: advance(node, a)), a)) }
             case "?":
-                for a in symbols { moves.append((Node(j: node.j + 1, states: step(node.states, a)), a)) }
+                for a in symbols { moves.append((Node(j: node.j + 1, states: advance(node, a)), a)) }
             default:
-                moves.append((Node(j: node.j + 1, states: step(node.states, p[node.j])), p[node.j]))
+                moves.append((Node(j: node.j + 1, states: advance(node, p[node.j])), p[node.j]))
             }
             for (next, symbol) in moves where parent[next] == nil {
                 parent[next] = (node, symbol)
@@ -95,7 +104,7 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
         if !p.starts(with: q) && !q.starts(with: p) { return false }
         let (s1, s2) = (literalSuffix.reversed(), other.literalSuffix.reversed())
         if !s1.starts(with: s2) && !s2.starts(with: s1) { return false }
-        let symbols = alphabet(with: other)
+        let symbols = Glob.alphabet(of: [self, other])
         struct Pair: Hashable {
             var a: [Int]
             var b: [Int]
@@ -119,9 +128,11 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Every literal in either pattern, plus one character in neither that stands for all the others.
-    private func alphabet(with other: Glob) -> [Unicode.Scalar] {
+    private static func alphabet(of globs: [Glob]) -> [Unicode.Scalar] {
         var letters = Set<Unicode.Scalar>()
-        for s in scalars + other.scalars where s != "*" && s != "?" { letters.insert(s) }
+        for glob in globs {
+            for s in glob.scalars where s != "*" && s != "?" { letters.insert(s) }
+        }
         let candidates = "x0-_.ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwyz123456789".unicodeScalars
         let fresh = candidates.first { !letters.contains($0) } ?? "\u{E000}"
         return letters.sorted { $0.value < $1.value } + [fresh]
@@ -130,7 +141,7 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
     /// A state of the containment search: a position in the inner pattern and the outer pattern's live positions.
     private struct Node: Hashable {
         var j: Int
-        var states: [Int]
+        var states: [[Int]]
     }
 
     /// Positions reachable from `states` without consuming input (a `*` may match nothing). Sorted, unique.

@@ -7,8 +7,12 @@ public enum GrantContainment {
         public var action: String
         public var resource: String
         public var statement: Int
+        /// A concrete request resource the inner side allows and the outer does not, when one was found.
+        public var example: String?
 
-        public var description: String { "(`\(action)`, `\(resource)`) of statement \(statement + 1)" }
+        public var description: String {
+            "(`\(action)`, `\(resource)`) of statement \(statement + 1)" + (example.map { ", e.g. a request on `\($0)`" } ?? "")
+        }
     }
 
     /// How an outer condition value is compared with an inner one.
@@ -36,8 +40,12 @@ public enum GrantContainment {
             for action in statement.actions {
                 let withAction = candidates.filter { o in outer[o].actions.contains { actionCovers($0, action) } }
                 for glob in globs {
-                    let covered = withAction.contains { o in outerGlobs[o].contains { $0.contains(glob) } }
-                    if !covered { return Uncovered(action: action, resource: glob.text, statement: index) }
+                    // Quick path: one outer pattern covers it; otherwise decide against the union of them all.
+                    if withAction.contains(where: { o in outerGlobs[o].contains { $0.contains(glob) } }) { continue }
+                    let union = withAction.flatMap { outerGlobs[$0] }
+                    if let example = Glob.witness(in: glob, outside: union) {
+                        return Uncovered(action: action, resource: glob.text, statement: index, example: example)
+                    }
                 }
             }
         }

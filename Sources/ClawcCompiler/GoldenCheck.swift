@@ -1,0 +1,102 @@
+import ClawcCatalog
+import ClawcDiagnostics
+import ClawcPolicy
+import ClawcSyntax
+import Foundation
+
+/// `clawc check`: lint every rule, compile every golden case, compare with the reviewed policy, and prove that
+/// each policy (compiled and reviewed) grants nothing outside its rule's envelope.
+public enum GoldenCheck {
+    public struct Report: Sendable {
+        public var diagnostics = DiagnosticBag()
+        /// Golden files written by `--update`.
+        public var updated: [String] = []
+        public var cases = 0
+        public var rules = 0
+    }
+
+    public static func run(rulesDirectory: String, goldenDirectory: String, update: Bool, catalog: Catalog) -> Report {
+        var report = Report()
+        let (ruleSet, found) = RuleSet.load(directory: rulesDirectory, displayPath: rulesDirectory)
+        report.diagnostics.add(contentsOf: found)
+        guard let ruleSet else { return report }
+        report.rules = ruleSet.rules.count
+        var lowered: [String: [IRStatement]] = [:]
+        for rule in ruleSet.rules {
+            let (statements, problems) = RuleLowering(catalog: catalog).lower(rule)
+            report.diagnostics.add(contentsOf: problems)
+            lowered[rule.purpose.value] = statements
+        }
+        if report.diagnostics.hasErrors { return report }
+
+        for taskFile in taskFiles(in: goldenDirectory) {
+            report.cases += 1
+            let taskPath = (goldenDirectory as NSString).appendingPathComponent(taskFile)
+            let base = taskFile.replacingOccurrences(of: ".task.yaml", with: "").replacingOccurrences(of: ".task.json", with: "")
+            let policyPath = (goldenDirectory as NSString).appendingPathComponent(base + ".policy.json")
+            var task: Task?
+            switch YAMLSource.load(path: taskPath, displayPath: taskPath) {
+            case .failure(let diagnostic): report.diagnostics.add(diagnostic)
+            case .success(let source):
+                let (parsed, problems) = SyntaxReader.task(source)
+                report.diagnostics.add(contentsOf: problems)
+                task = parsed
+            }
+            guard let task else { continue }
+            let outcome = Compiler.compile(ruleSet: ruleSet, task: task, catalog: catalog)
+            report.diagnostics.add(contentsOf: outcome.diagnostics.items)
+            guard let json = outcome.json, let ir = outcome.ir, let rule = outcome.rule else { continue }
+            let envelope = Envelope.statements(for: rule, lowered: lowered[rule.purpose.value] ?? [])
+            prove(ir.policy, inside: envelope, rule: rule, what: "the compiled policy for `\(taskPath)`", at: task.taskId.span, catalog: catalog, &report)
+
+            let expected = try? String(contentsOfFile: policyPath, encoding: .utf8)
+            if expected == json { 
+                if let policy = try? PolicyParser.parse(Data(json.utf8)) {
+                    prove(policy, inside: envelope, rule: rule, what: "`\(policyPath)`", at: task.taskId.span, catalog: catalog, &report)
+                }
+                continue
+            }
+            if update {
+                do {
+                    try json.write(toFile: policyPath, atomically: true, encoding: .utf8)
+                    report.updated.append(policyPath)
+                } catch {
+                    report.diagnostics.add(.fileError("unwritable-file", "cannot write `\(policyPath)`", path: policyPath))
+                }
+                continue
+            }
+            let file = SourceFile(path: policyPath, text: expected ?? "")
+            guard let expected else {
+                report.diagnostics.add(.fileError(
+                    "golden-missing", "no reviewed policy for `\(taskPath)`", path: policyPath,
+                    help: "run `clawc check --update` to write it, then review and commit it"))
+                continue
+            }
+            var notes: [Diagnostic.Note] = []
+            if let old = try? PolicyParser.parse(Data(expected.utf8)), let new = try? PolicyParser.parse(Data(json.utf8)) {
+                let diff = AccessDiff.diff(old: old, new: new) { Compiler.expand($0, catalog: catalog) }
+                notes = diff.added.map { .init("adds \($0)", at: nil) } + diff.removed.map { .init("removes \($0)", at: nil) }
+                if diff.isEmpty { notes = [.init("same access; only the text differs", at: nil)] }
+            }
+            report.diagnostics.add(.error(
+                "golden-mismatch", "compiled policy differs from the reviewed one", at: SourceSpan(file: file, start: .init(line: 1, column: 1)),
+                help: "if the change is intended, run `clawc check --update` and commit the new policy with the rule change", notes: notes))
+        }
+        return report
+    }
+
+    /// Proves `policy` inside the rule's envelope; a failure names a concrete request the rule does not allow.
+    static func prove(_ policy: Policy, inside envelope: [Statement], rule: Rule, what: String, at span: SourceSpan, catalog: Catalog, _ report: inout Report) {
+        guard let outside = Compiler.grantsWithin(policy.statements, envelope, catalog: catalog, values: .outerIsPattern) else { return }
+        report.diagnostics.add(.error(
+            "exceeds-envelope", "\(what) grants \(outside), which rule `\(rule.purpose.value)` does not allow", at: span,
+            help: "a policy must never grant more than its rule; if an action wildcard now covers new AWS actions, list the actions instead",
+            notes: [.init("the rule is here", at: rule.purpose.span)]))
+    }
+
+    /// `*.task.yaml` and `*.task.json` under `directory`, recursively, sorted.
+    public static func taskFiles(in directory: String) -> [String] {
+        let all = (FileManager.default.enumerator(atPath: directory)?.allObjects as? [String]) ?? []
+        return all.filter { $0.hasSuffix(".task.yaml") || $0.hasSuffix(".task.json") }.sorted()
+    }
+}
