@@ -57,7 +57,8 @@ public enum Compiler {
             return Outcome(json: nil, ir: nil, diagnostics: bag, explain: [], rule: nil, task: task)
         }
         let (lowered, lowerDiagnostics) = RuleLowering(catalog: catalog).lower(rule)
-        bag.add(contentsOf: lowerDiagnostics)
+        // Lint warnings belong to `clawc check`; a compile reports only what stops it.
+        bag.add(contentsOf: lowerDiagnostics.filter { $0.severity == .error })
         if bag.hasErrors { return Outcome(json: nil, ir: nil, diagnostics: bag, explain: [], rule: rule, task: task) }
 
         let envelope = Envelope.statements(for: rule, lowered: lowered)
@@ -85,10 +86,7 @@ public enum Compiler {
     public static func grantsWithin(
         _ inner: [Statement], _ outer: [Statement], catalog: Catalog, values: GrantContainment.ValueMatching
     ) -> GrantContainment.Uncovered? {
-        GrantContainment.firstUncovered(inner, in: outer, values: values) { outerAction, innerAction in
-            let expanded = expand(innerAction, catalog: catalog)
-            return expanded.allSatisfy { GrantContainment.actionCovers(outerAction, $0) }
-        }
+        GrantContainment.firstUncovered(inner, in: outer, values: values) { expand($0, catalog: catalog) }
     }
 
     /// An action with `*`/`?` as the catalog actions it matches; an exact action as itself.

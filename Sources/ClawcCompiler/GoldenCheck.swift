@@ -50,12 +50,12 @@ public enum GoldenCheck {
             prove(ir.policy, inside: envelope, rule: rule, what: "the compiled policy for `\(taskPath)`", at: task.taskId.span, catalog: catalog, &report)
 
             let expected = try? String(contentsOfFile: policyPath, encoding: .utf8)
-            if expected == json { 
-                if let policy = try? PolicyParser.parse(Data(json.utf8)) {
-                    prove(policy, inside: envelope, rule: rule, what: "`\(policyPath)`", at: task.taskId.span, catalog: catalog, &report)
-                }
-                continue
+            // The reviewed policy is what was approved: prove it too, against today's catalog, so an action
+            // wildcard that AWS has since widened is caught even when the rule compiles differently now.
+            if let expected, !update, let reviewed = try? PolicyParser.parse(Data(expected.utf8)) {
+                prove(reviewed, inside: envelope, rule: rule, what: "`\(policyPath)`", at: task.taskId.span, catalog: catalog, &report)
             }
+            if expected == json { continue }
             if update {
                 do {
                     try json.write(toFile: policyPath, atomically: true, encoding: .utf8)

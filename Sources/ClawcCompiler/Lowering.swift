@@ -83,6 +83,11 @@ public struct RuleLowering {
             if matches.isEmpty {
                 diagnostics.append(.error(
                     "unknown-action", "`\(action.value)` matches no action of `\(service.prefix)`", at: action.span))
+            } else {
+                diagnostics.append(Diagnostic(
+                    .warning, code: "wildcard-action",
+                    "`\(action.value)` grants the \(matches.count) action(s) it matches in this catalog, not ones AWS adds later",
+                    at: action.span, help: "list the actions to make the grant explicit; `clawc check` shows any change a catalog update brings"))
             }
             return matches.compactMap { name in service.actions[name].map { ("\(service.prefix):\(name)", $0) } }
         }
@@ -134,11 +139,34 @@ public struct RuleLowering {
     func fitsResource(_ action: Action, _ pattern: String, service: String) -> Bool {
         if pattern == "*" { return true }
         guard !action.resources.isEmpty, let info = try? catalog.service(service) else { return false }
-        let glob = Glob(pattern)
-        return action.resources.contains { ref in
-            guard let type = info.resourceTypes[ref.type] else { return false }
-            return Glob(type.arnPattern).overlaps(glob)
+        let types = Self.resourceTypes(of: pattern, in: info)
+        return action.resources.contains { types.contains($0.type) }
+    }
+
+    /// The resource types of a service that a pattern names.
+    ///
+    /// ARN formats are compared as patterns (every `${Variable}` a `*`), which makes a general format such as
+    /// the bucket's `arn:*:s3:::*` also match object ARNs. So a type is dropped when the pattern lies entirely
+    /// inside the format of a more specific type: `arn:aws:s3:::b/*` names objects, not buckets, while
+    /// `arn:aws:s3:::*` can name both.
+    ///
+    /// ARNs are compared field by field (partition, service, region, account, then the resource part), the way
+    /// AWS documents its formats, so a `*` in one field does not stand in for the colons of another.
+    static func resourceTypes(of pattern: String, in service: Service) -> Set<String> {
+        guard let fields = ArnFields(pattern) else { return [] }
+        var overlapping: [String: ArnFields] = [:]
+        for (name, type) in service.resourceTypes {
+            guard let format = ArnFields(type.arnPattern), format.overlaps(fields) else { continue }
+            overlapping[name] = format
         }
+        let names = overlapping.keys.filter { name in
+            guard let format = overlapping[name] else { return false }
+            return !overlapping.contains { other, otherFormat in
+                other != name && format.resource.contains(otherFormat.resource) && !otherFormat.resource.contains(format.resource)
+                    && otherFormat.resource.contains(fields.resource)
+            }
+        }
+        return Set(names)
     }
 
     func resourceMismatch(action: String, info: Action, at span: SourceSpan, grant: Grant) -> Diagnostic {
@@ -201,9 +229,10 @@ public struct RuleLowering {
         let tagFamilies = ["aws:requesttag/", "aws:resourcetag/", "aws:tagkeys"]
         if !tagFamilies.contains(where: { lowered.hasPrefix($0) }), let type = catalog.globalKeyType(key) { return type }
         var supported = action.conditionKeys
+        let named = info.map { service in resources.map { $0 == "*" ? Set(service.resourceTypes.keys) : Self.resourceTypes(of: $0, in: service) } } ?? []
         for ref in action.resources {
             guard let type = info?.resourceTypes[ref.type] else { continue }
-            if !resources.contains(where: { $0 == "*" || Glob(type.arnPattern).overlaps(Glob($0)) }) { continue }
+            if !named.contains(where: { $0.contains(ref.type) }) { continue }
             supported += ref.conditionKeys ?? []
             supported += type.conditionKeys
         }
@@ -255,5 +284,31 @@ public struct RuleLowering {
         case "IPAddress": return "`IpAddress` or `NotIpAddress`"
         default: return nil
         }
+    }
+}
+
+/// An ARN pattern split into its five fields and resource part, for resource-type decisions.
+struct ArnFields {
+    var fields: [Glob]
+    var resource: Glob
+
+    /// Splits at the first five colons; a shorter pattern ending in `*` leaves the missing fields as `*`.
+    init?(_ pattern: String) {
+        let parts = pattern.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false).map(String.init)
+        guard parts.first == "arn" || parts.first == "*" else { return nil }
+        if parts.count == 6 {
+            fields = parts[1..<5].map(Glob.init)
+            resource = Glob(parts[5])
+        } else if let last = parts.last, last.hasSuffix("*") {
+            let padded = Array(parts.dropFirst()) + Array(repeating: "*", count: 6 - parts.count)
+            fields = padded[0..<4].map(Glob.init)
+            resource = Glob(padded[4])
+        } else {
+            return nil
+        }
+    }
+
+    func overlaps(_ other: ArnFields) -> Bool {
+        zip(fields, other.fields).allSatisfy { $0.overlaps($1) } && resource.overlaps(other.resource)
     }
 }

@@ -29,15 +29,18 @@ public enum GrantContainment {
     }
 
     /// The first inner grant not covered by `outer`, or nil when every grant is covered.
+    ///
+    /// `expand` turns an inner action wildcard into the exact actions it stands for (through the catalog), so each
+    /// is checked on its own; without it a wildcard is covered only by an equal or wider outer pattern.
     public static func firstUncovered(
         _ inner: [Statement], in outer: [Statement], values: ValueMatching = .exact,
-        actionCovers: (String, String) -> Bool = GrantContainment.actionCovers
+        expand: (String) -> [String] = { [$0] }
     ) -> Uncovered? {
         let outerGlobs = outer.map { $0.resources.map(Glob.init) }
         for (index, statement) in inner.enumerated() {
             let candidates = outer.indices.filter { implies(statement.conditions, outer[$0].conditions, values) }
             let globs = statement.resources.map(Glob.init)
-            for action in statement.actions {
+            for action in statement.actions.flatMap(expand) {
                 let withAction = candidates.filter { o in outer[o].actions.contains { actionCovers($0, action) } }
                 for glob in globs {
                     // Quick path: one outer pattern covers it; otherwise decide against the union of them all.
