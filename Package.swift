@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Modules, with dependencies pointing one way:
-// ClawcDiagnostics ← ClawcSyntax ← ClawcCatalog ← ClawcPolicy ← ClawcCompiler ← clawc (CLI)
+// ClawcDiagnostics ← ClawcSyntax ← ClawcCatalog ← ClawcPolicy ← ClawcCompiler ← ClawcRuntime ← clawc (CLI)
 let package = Package(
     name: "clawc",
     platforms: [.macOS(.v13)],
@@ -14,6 +14,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/vapor/jwt-kit", exact: "5.8.0"),
+        .package(url: "https://github.com/apple/swift-crypto", exact: "4.5.2"),
     ],
     targets: [
         .target(name: "ClawcDiagnostics"),
@@ -21,13 +23,18 @@ let package = Package(
         .target(name: "ClawcCatalog", dependencies: ["ClawcDiagnostics"], resources: [.copy("Resources/catalog")]),
         .target(name: "ClawcPolicy", dependencies: ["ClawcDiagnostics", "ClawcCatalog"]),
         .target(name: "ClawcCompiler", dependencies: ["ClawcDiagnostics", "ClawcSyntax", "ClawcCatalog", "ClawcPolicy"]),
+        .target(name: "ClawcRuntime", dependencies: [
+            "ClawcCompiler", "ClawcPolicy", "ClawcSyntax", "ClawcDiagnostics",
+            .product(name: "JWTKit", package: "jwt-kit"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .executableTarget(name: "clawc", dependencies: [
-            "ClawcCompiler",
+            "ClawcCompiler", "ClawcRuntime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(
             name: "ClawcTests",
-            dependencies: ["ClawcCompiler", "ClawcSyntax", "ClawcPolicy", "ClawcDiagnostics"],
+            dependencies: ["ClawcCompiler", "ClawcSyntax", "ClawcPolicy", "ClawcDiagnostics", "ClawcRuntime"],
             exclude: ["Corpus", "CorpusSamples"]),
     ]
 )

@@ -4,7 +4,7 @@ import Foundation
 
 /// The `clawc` command: scope rules in, least-privilege session policies and credentials out.
 @main
-struct Clawc: ParsableCommand {
+struct Clawc: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "clawc",
         abstract: "Compile scope rules into least-privilege AWS session policies for AI-agent tasks.",
@@ -13,14 +13,18 @@ struct Clawc: ParsableCommand {
             Diagnostics go to stderr as `path:line:col: error: message [code]`; stdout carries only results.
             """,
         version: "0.1.0",
-        subcommands: [CompileCommand.self, CheckCommand.self, DiffCommand.self]
+        subcommands: [CompileCommand.self, CheckCommand.self, DiffCommand.self, IssueCommand.self]
     )
 
     /// Runs the command line; usage errors exit 2, as the CLI contract says (argument-parser's default is 64).
-    static func main() {
+    static func main() async {
         do {
             var command = try parseAsRoot()
-            try command.run()
+            if var asynchronous = command as? AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
         } catch let exit as ExitCode {
             Foundation.exit(exit.rawValue)
         } catch {

@@ -1,0 +1,59 @@
+/// How long a credential lives: from the task's estimate with a margin, within the rule's and the role's bounds.
+public struct LifetimeChoice: Sendable, Equatable {
+    public var seconds: Int
+    /// One line for `--explain`: how the number was chosen.
+    public var explanation: String
+}
+
+public enum LifetimePolicy {
+    /// STS's shortest role session.
+    public static let stsFloor = 900
+    /// AWS's default `MaxSessionDuration` for a role, used when the role's own is not configured.
+    public static let defaultRoleMax = 3600
+
+    /// The margin added to an estimate: a quarter of it, at least a minute.
+    public static func margin(for estimate: Int) -> Int { max(60, (estimate + 3) / 4) }
+
+    /// The lifetime for a task. `floor` is the issuing path's minimum (900 for web identity, 1 for scoped).
+    public static func choose(
+        estimated: Int?, ruleDefault: Int?, ruleMax: Int?, roleMax: Int?, floor: Int = stsFloor
+    ) -> Result<LifetimeChoice, LifetimeError> {
+        let ceiling = min(ruleMax ?? defaultRoleMax, roleMax ?? defaultRoleMax)
+        if ceiling < floor {
+            return .failure(.ceilingBelowFloor(ceiling: ceiling, floor: floor))
+        }
+        var steps: [String] = []
+        var seconds: Int
+        if let estimated {
+            seconds = estimated + margin(for: estimated)
+            steps.append("estimate \(estimated)s + margin \(margin(for: estimated))s = \(seconds)s")
+        } else if let ruleDefault {
+            seconds = ruleDefault
+            steps.append("no estimate; rule default \(ruleDefault)s")
+        } else {
+            seconds = floor
+            steps.append("no estimate and no rule default; the floor")
+        }
+        if seconds < floor {
+            seconds = floor
+            steps.append("raised to the floor \(floor)s")
+        }
+        if seconds > ceiling {
+            seconds = ceiling
+            let bound = (ruleMax ?? Int.max) <= (roleMax ?? defaultRoleMax) ? "the rule's lifetime.max" : "the role's maximum session"
+            steps.append("capped at \(ceiling)s by \(bound); the task may outlive its credential")
+        }
+        return .success(LifetimeChoice(seconds: seconds, explanation: steps.joined(separator: "; ")))
+    }
+}
+
+public enum LifetimeError: Error, Equatable, CustomStringConvertible {
+    case ceilingBelowFloor(ceiling: Int, floor: Int)
+
+    public var description: String {
+        switch self {
+        case let .ceilingBelowFloor(ceiling, floor):
+            "the longest lifetime allowed (\(ceiling)s) is below this path's minimum of \(floor)s"
+        }
+    }
+}

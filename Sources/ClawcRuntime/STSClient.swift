@@ -1,0 +1,193 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+
+/// Temporary credentials as STS returns them.
+public struct TemporaryCredentials: Sendable, Equatable {
+    public var accessKeyID: String
+    public var secretAccessKey: String
+    public var sessionToken: String
+    public var expiration: Date
+    /// The assumed-role ARN, `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`.
+    public var assumedRoleARN: String?
+    /// `ROLEID:SESSION`, what `aws:userid` matches.
+    public var assumedRoleID: String?
+
+    public init(accessKeyID: String, secretAccessKey: String, sessionToken: String, expiration: Date, assumedRoleARN: String?, assumedRoleID: String?) {
+        self.accessKeyID = accessKeyID
+        self.secretAccessKey = secretAccessKey
+        self.sessionToken = sessionToken
+        self.expiration = expiration
+        self.assumedRoleARN = assumedRoleARN
+        self.assumedRoleID = assumedRoleID
+    }
+}
+
+/// An STS failure: an AWS error code and message, or no answer at all.
+public struct STSError: Error, Sendable, CustomStringConvertible {
+    public var code: String
+    public var message: String
+    public var httpStatus: Int
+    /// True when the failure is on AWS's side or the network's (exit 3); false when AWS refused the request (exit 1).
+    public var isUpstreamFailure: Bool
+
+    public var description: String { "STS \(code): \(message)" }
+
+    /// Codes worth another try; nothing else is retried.
+    public var isRetryable: Bool {
+        ["Throttling", "ThrottlingException", "RequestLimitExceeded", "IDPCommunicationError"].contains(code) || httpStatus >= 500
+    }
+
+    /// A short explanation for the codes an issuer runs into.
+    public var hint: String? {
+        switch code {
+        case "ExpiredToken", "ExpiredTokenException": "the workload token expired before STS saw it; get a fresh one"
+        case "IDPCommunicationError": "STS could not reach the issuer to fetch its keys; it may be down or unreachable from AWS"
+        case "IDPRejectedClaim": "the role's trust policy refused the token's claims (aud, sub or session tags)"
+        case "InvalidIdentityToken": "STS could not validate the token (issuer not registered as an OIDC provider, or a bad signature)"
+        case "MalformedPolicyDocument": "STS refused the session policy; compile it with `clawc compile` to see it"
+        case "PackedPolicyTooLarge": "the policy and session tags packed too large; narrow the task or drop session tags"
+        case "AccessDenied": "the role's trust policy does not allow this token"
+        case "ValidationError": "a parameter is out of range (duration, session name or role ARN)"
+        default: nil
+        }
+    }
+}
+
+/// The STS query API over HTTP: `AssumeRoleWithWebIdentity` (unsigned) and the XML it answers with.
+public struct STSClient: Sendable {
+    public var endpoint: URL
+    public var http: HTTPClient
+    /// Attempts for retryable failures, first included.
+    public var maxAttempts: Int
+    public var baseDelay: TimeInterval
+
+    public init(endpoint: URL, http: HTTPClient = HTTPClient(), maxAttempts: Int = 4, baseDelay: TimeInterval = 0.2) {
+        self.endpoint = endpoint
+        self.http = http
+        self.maxAttempts = maxAttempts
+        self.baseDelay = baseDelay
+    }
+
+    /// The STS endpoint by AWS's conventions: `AWS_ENDPOINT_URL_STS`, then `AWS_ENDPOINT_URL`, then the regional one.
+    public static func endpoint(environment: [String: String], region: String?) -> URL? {
+        if let url = environment["AWS_ENDPOINT_URL_STS"] ?? environment["AWS_ENDPOINT_URL"], !url.isEmpty { return URL(string: url) }
+        return URL(string: "https://sts.\(region ?? "us-east-1").amazonaws.com")
+    }
+
+    public struct WebIdentityRequest: Sendable {
+        public var roleARN: String
+        public var sessionName: String
+        public var token: String
+        public var policy: String
+        public var durationSeconds: Int
+    }
+
+    public func assumeRoleWithWebIdentity(_ request: WebIdentityRequest) async throws(STSError) -> TemporaryCredentials {
+        let fields = [
+            ("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"),
+            ("RoleArn", request.roleARN), ("RoleSessionName", request.sessionName),
+            ("WebIdentityToken", request.token), ("Policy", request.policy),
+            ("DurationSeconds", String(request.durationSeconds)),
+        ]
+        let body = try await call(fields, result: "AssumeRoleWithWebIdentityResult")
+        return try Self.credentials(from: body)
+    }
+
+    /// Sends one query call, retrying throttling and server errors with full-jitter exponential backoff.
+    func call(_ fields: [(String, String)], result: String, headers: [String: String] = [:]) async throws(STSError) -> [String: String] {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await once(fields, result: result, headers: headers)
+            } catch {
+                guard error.isRetryable, attempt < maxAttempts else { throw error }
+                let cap = baseDelay * pow(2, Double(attempt - 1))
+                let delay = Double.random(in: 0...min(cap, 3))
+                try? await Task.sleep(nanoseconds: UInt64(delay * 1_000_000_000))
+            }
+        }
+    }
+
+    func once(_ fields: [(String, String)], result: String, headers: [String: String]) async throws(STSError) -> [String: String] {
+        let response: HTTPClient.Response
+        do {
+            response = try await http.postForm(endpoint, fields, headers: headers)
+        } catch {
+            throw STSError(code: "Unreachable", message: error.description, httpStatus: 0, isUpstreamFailure: true)
+        }
+        let values = XMLFields.parse(response.body)
+        guard response.status == 200 else {
+            let code = values["Code"] ?? "HTTP\(response.status)"
+            let message = values["Message"] ?? "STS answered HTTP \(response.status)"
+            throw STSError(code: code, message: message, httpStatus: response.status, isUpstreamFailure: response.status >= 500)
+        }
+        return values
+    }
+
+    static func credentials(from values: [String: String]) throws(STSError) -> TemporaryCredentials {
+        guard let key = values["AccessKeyId"], let secret = values["SecretAccessKey"], let token = values["SessionToken"],
+            let expiration = values["Expiration"].flatMap(AWSDate.parse)
+        else {
+            throw STSError(code: "MalformedResponse", message: "the answer lacks credentials or a readable expiration", httpStatus: 200, isUpstreamFailure: true)
+        }
+        return TemporaryCredentials(
+            accessKeyID: key, secretAccessKey: secret, sessionToken: token, expiration: expiration,
+            assumedRoleARN: values["Arn"], assumedRoleID: values["AssumedRoleId"])
+    }
+}
+
+/// AWS timestamps: ISO 8601 in UTC, with or without fractional seconds (moto adds microseconds; AWS does not).
+public enum AWSDate {
+    public static func parse(_ text: String) -> Date? {
+        let plain = ISO8601DateFormatter()
+        plain.formatOptions = [.withInternetDateTime]
+        if let date = plain.date(from: text) { return date }
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = fractional.date(from: text) { return date }
+        // Fractions longer than milliseconds: cut to three digits and try again.
+        if let dot = text.firstIndex(of: "."), let end = text[dot...].firstIndex(where: { $0 == "Z" || $0 == "+" || $0 == "-" }) {
+            let digits = text[text.index(after: dot)..<end]
+            let trimmed = text[..<dot] + "." + digits.prefix(3).padding(toLength: 3, withPad: "0", startingAt: 0) + text[end...]
+            return fractional.date(from: String(trimmed))
+        }
+        return nil
+    }
+
+    public static func format(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+}
+
+/// Flattens a small AWS XML answer into element name → text (the last occurrence wins).
+enum XMLFields {
+    static func parse(_ data: Data) -> [String: String] {
+        let delegate = Collector()
+        let parser = XMLParser(data: data)
+        parser.delegate = delegate
+        _ = parser.parse()
+        return delegate.values
+    }
+
+    final class Collector: NSObject, XMLParserDelegate {
+        var values: [String: String] = [:]
+        var text = ""
+
+        func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+            text = ""
+        }
+
+        func parser(_ parser: XMLParser, foundCharacters string: String) { text += string }
+
+        func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+            let value = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if !value.isEmpty { values[name] = value }
+            text = ""
+        }
+    }
+}

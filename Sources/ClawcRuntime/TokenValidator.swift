@@ -1,0 +1,223 @@
+import Crypto
+import Foundation
+import JWTKit
+
+/// The claims clawc uses from a validated workload token.
+public struct IdentityClaims: Sendable, Equatable {
+    public var issuer: String
+    public var subject: String
+    public var audience: [String]
+    public var expiresAt: Date
+    public var jwtID: String?
+    /// Session tags from `https://aws.amazon.com/tags` → `principal_tags`, first value of each.
+    public var sessionTags: [String: String]
+    /// The header's algorithm, `RS256` or `ES256`.
+    public var algorithm: String
+}
+
+/// Why a token was refused. Every case names the problem without echoing the token.
+public enum TokenRefusal: Error, Equatable, CustomStringConvertible {
+    case tooLarge(Int)
+    case malformed(String)
+    case algorithm(String)
+    case missingKeyID
+    case untrustedIssuer(String)
+    case wrongIssuer(expected: String, found: String)
+    case issuerUnavailable(String)
+    case unknownKeyID(String)
+    case keyMismatch(String)
+    case badSignature
+    case expired(Date)
+    case notYetValid(Date)
+    case issuedInFuture(Date)
+    case wrongAudience(expected: String, found: [String])
+    case missingSubject
+    case missingExpiry
+
+    public var code: String {
+        switch self {
+        case .tooLarge: "token-too-large"
+        case .malformed: "token-malformed"
+        case .algorithm: "token-algorithm"
+        case .missingKeyID, .unknownKeyID, .keyMismatch: "token-key"
+        case .untrustedIssuer, .wrongIssuer: "token-issuer"
+        case .issuerUnavailable: "issuer-unavailable"
+        case .badSignature: "token-signature"
+        case .expired, .missingExpiry: "token-expired"
+        case .notYetValid, .issuedInFuture: "token-not-yet-valid"
+        case .wrongAudience: "token-audience"
+        case .missingSubject: "token-subject"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .tooLarge(let n): "the token is \(n) bytes, more than any workload token should be"
+        case .malformed(let why): "the token is not a JWT: \(why)"
+        case .algorithm(let alg): "the token is signed with `\(alg)`; only RS256 and ES256 are accepted"
+        case .missingKeyID: "the token's header names no key (`kid`)"
+        case .untrustedIssuer(let iss): "issuer `\(iss)` is not https (plain http is allowed only on a loopback address)"
+        case let .wrongIssuer(expected, found): "the token's issuer is `\(found)`, not the configured `\(expected)`"
+        case .issuerUnavailable(let why): "cannot get the issuer's signing keys: \(why)"
+        case .unknownKeyID(let kid): "the issuer publishes no key `\(kid)` (checked again after a refresh)"
+        case .keyMismatch(let why): "the issuer's key does not fit the token: \(why)"
+        case .badSignature: "the token's signature does not verify"
+        case .expired(let date): "the token expired at \(ISO8601DateFormatter().string(from: date))"
+        case .missingExpiry: "the token has no expiry (`exp`)"
+        case .notYetValid(let date): "the token is not valid before \(ISO8601DateFormatter().string(from: date))"
+        case .issuedInFuture(let date): "the token claims to be issued in the future, at \(ISO8601DateFormatter().string(from: date))"
+        case let .wrongAudience(expected, found): "the token is for audience \(found.map { "`\($0)`" }.joined(separator: ", ")), not `\(expected)`"
+        case .missingSubject: "the token has no subject (`sub`)"
+        }
+    }
+}
+
+/// Fetches and caches an issuer's JWKS: kept for `ttl`, fetched again once when a token names an unknown key.
+public actor JWKSCache {
+    public let ttl: TimeInterval
+    let http: HTTPClient
+    private var entries: [String: (jwks: JWKS, fetched: Date)] = [:]
+
+    public init(ttl: TimeInterval = 300, http: HTTPClient = HTTPClient(timeout: 5, maxBytes: 256 * 1024)) {
+        self.ttl = ttl
+        self.http = http
+    }
+
+    /// The JWKS of `issuer`, from the cache unless stale or `refresh`.
+    public func keys(issuer: String, refresh: Bool = false, now: Date = Date()) async throws(TokenRefusal) -> JWKS {
+        if !refresh, let entry = entries[issuer], now.timeIntervalSince(entry.fetched) < ttl { return entry.jwks }
+        let jwks = try await fetch(issuer: issuer)
+        entries[issuer] = (jwks, now)
+        return jwks
+    }
+
+    private func fetch(issuer: String) async throws(TokenRefusal) -> JWKS {
+        let base = issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer
+        guard let discoveryURL = URL(string: base + "/.well-known/openid-configuration") else { throw .untrustedIssuer(issuer) }
+        let discovery: Response
+        do { discovery = try await http.get(discoveryURL) } catch { throw .issuerUnavailable(error.description) }
+        guard discovery.status == 200 else { throw .issuerUnavailable("discovery answered HTTP \(discovery.status)") }
+        struct Discovery: Decodable {
+            var issuer: String
+            var jwks_uri: String
+        }
+        guard let document = try? JSONDecoder().decode(Discovery.self, from: discovery.body) else {
+            throw .issuerUnavailable("the discovery document is not valid")
+        }
+        guard document.issuer == issuer else { throw .issuerUnavailable("the discovery document names issuer `\(document.issuer)`") }
+        guard let jwksURL = URL(string: document.jwks_uri), EndpointPolicy.isAllowedIssuer(jwksURL) else {
+            throw .issuerUnavailable("the JWKS address `\(document.jwks_uri)` is not https")
+        }
+        let answer: Response
+        do { answer = try await http.get(jwksURL) } catch { throw .issuerUnavailable(error.description) }
+        guard answer.status == 200 else { throw .issuerUnavailable("the JWKS endpoint answered HTTP \(answer.status)") }
+        guard let jwks = try? JSONDecoder().decode(JWKS.self, from: answer.body) else {
+            throw .issuerUnavailable("the JWKS endpoint did not answer with a JSON Web Key Set")
+        }
+        return jwks
+    }
+
+    typealias Response = HTTPClient.Response
+}
+
+/// Validates a workload OIDC token: structure, algorithm, issuer, key, signature, then claims.
+public struct TokenValidator: Sendable {
+    public var issuer: String
+    public var audience: String
+    /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds.
+    public var leeway: TimeInterval
+    public var cache: JWKSCache
+
+    /// STS's own limit on `WebIdentityToken`.
+    public static let maxTokenBytes = 20_000
+
+    public init(issuer: String, audience: String, leeway: TimeInterval = 60, cache: JWKSCache = JWKSCache()) {
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = leeway
+        self.cache = cache
+    }
+
+    public func validate(_ token: String, now: Date = Date()) async throws(TokenRefusal) -> IdentityClaims {
+        let token = token.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard token.utf8.count <= Self.maxTokenBytes else { throw .tooLarge(token.utf8.count) }
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3 else { throw .malformed("it has \(parts.count) parts, not 3") }
+        guard let headerData = Base64URL.decode(parts[0]),
+            let header = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any]
+        else { throw .malformed("the header is not base64url JSON") }
+        guard let payloadData = Base64URL.decode(parts[1]),
+            let payload = try? JSONSerialization.jsonObject(with: payloadData) as? [String: Any]
+        else { throw .malformed("the payload is not base64url JSON") }
+        let alg = header["alg"] as? String ?? "(none)"
+        guard alg == "RS256" || alg == "ES256" else { throw .algorithm(alg) }
+        guard let kid = header["kid"] as? String, !kid.isEmpty else { throw .missingKeyID }
+
+        // The issuer is checked before any request, so a token can't send clawc to an address of its choosing.
+        let iss = payload["iss"] as? String ?? ""
+        guard iss == issuer else { throw .wrongIssuer(expected: issuer, found: iss) }
+        guard let issuerURL = URL(string: issuer), EndpointPolicy.isAllowedIssuer(issuerURL) else { throw .untrustedIssuer(issuer) }
+
+        var jwks = try await cache.keys(issuer: issuer, now: now)
+        if !jwks.keys.contains(where: { $0.keyIdentifier?.string == kid }) {
+            jwks = try await cache.keys(issuer: issuer, refresh: true, now: now)
+        }
+        guard let jwk = jwks.keys.first(where: { $0.keyIdentifier?.string == kid }) else { throw .unknownKeyID(kid) }
+        let expectedType: JWK.KeyType = alg == "RS256" ? .rsa : .ecdsa
+        guard jwk.keyType == expectedType else { throw .keyMismatch("key `\(kid)` is not a \(alg == "RS256" ? "RSA" : "EC") key") }
+        if let keyAlg = jwk.algorithm, keyAlg.rawValue != alg { throw .keyMismatch("key `\(kid)` is for \(keyAlg.rawValue), the token says \(alg)") }
+        if alg == "ES256", jwk.curve != nil, jwk.curve != .ecdsa(.p256) { throw .keyMismatch("key `\(kid)` is not on curve P-256") }
+
+        let keys = JWTKeyCollection()
+        do {
+            var publicKey = jwk
+            publicKey.privateExponent = nil
+            try await keys.add(jwk: publicKey)
+            _ = try await keys.verify(token, as: UncheckedClaims.self)
+        } catch {
+            throw .badSignature
+        }
+
+        guard let exp = Self.number(payload["exp"]) else { throw .missingExpiry }
+        let expiry = Date(timeIntervalSince1970: exp)
+        guard now.timeIntervalSince(expiry) <= leeway else { throw .expired(expiry) }
+        if let nbf = Self.number(payload["nbf"]), Date(timeIntervalSince1970: nbf).timeIntervalSince(now) > leeway {
+            throw .notYetValid(Date(timeIntervalSince1970: nbf))
+        }
+        if let iat = Self.number(payload["iat"]), Date(timeIntervalSince1970: iat).timeIntervalSince(now) > leeway {
+            throw .issuedInFuture(Date(timeIntervalSince1970: iat))
+        }
+        let audiences: [String] = (payload["aud"] as? String).map { [$0] } ?? (payload["aud"] as? [String]) ?? []
+        guard audiences.contains(audience) else { throw .wrongAudience(expected: audience, found: audiences) }
+        guard let sub = payload["sub"] as? String, !sub.isEmpty else { throw .missingSubject }
+        var tags: [String: String] = [:]
+        if let claim = payload["https://aws.amazon.com/tags"] as? [String: Any], let principal = claim["principal_tags"] as? [String: Any] {
+            for (key, value) in principal {
+                if let list = value as? [String], let first = list.first { tags[key] = first } else if let text = value as? String { tags[key] = text }
+            }
+        }
+        return IdentityClaims(
+            issuer: iss, subject: sub, audience: audiences, expiresAt: expiry, jwtID: payload["jti"] as? String,
+            sessionTags: tags, algorithm: alg)
+    }
+
+    static func number(_ value: Any?) -> Double? {
+        if let n = value as? NSNumber, !(value is Bool) { return n.doubleValue }
+        return nil
+    }
+}
+
+/// jwt-kit checks only the signature; clawc checks the claims itself, with its own messages.
+struct UncheckedClaims: JWTPayload {
+    init(from decoder: Decoder) throws {}
+    func encode(to encoder: Encoder) throws {}
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
+}
+
+enum Base64URL {
+    static func decode(_ text: Substring) -> Data? {
+        var base = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base.count % 4 != 0 { base += "=" }
+        return Data(base64Encoded: base)
+    }
+}

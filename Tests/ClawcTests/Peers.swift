@@ -1,0 +1,90 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The local peers for integration tests: moto as STS/IAM and the repository's OIDC test issuer, both started
+/// once per test run by `Tests/peers/peers.py` on free loopback ports. The child exits when our pipe to its
+/// stdin closes, so it never outlives the test process; `stop()` kills it outright (SIGKILL).
+final class Peers: @unchecked Sendable {
+    let sts: URL
+    let issuer: URL
+    private let process: Process
+    private let stdin: Pipe
+
+    static let shared: Result<Peers, PeersError> = Result { try Peers() }.mapError { $0 as? PeersError ?? PeersError(description: "\($0)") }
+
+    struct PeersError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    private init() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", Repo.path("Tests/peers/peers.py")]
+        let stdin = Pipe(), stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // The first line is `{"sts": URL, "issuer": URL}`.
+        var line = Data()
+        let handle = stdout.fileHandleForReading
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let byte = handle.readData(ofLength: 1)
+            if byte.isEmpty { break }
+            if byte == Data("\n".utf8) { break }
+            line.append(byte)
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: line) as? [String: String],
+            let sts = object["sts"].flatMap(URL.init(string:)), let issuer = object["issuer"].flatMap(URL.init(string:))
+        else {
+            process.terminate()
+            throw PeersError(description: "Tests/peers/peers.py did not start (install Tests/peers/requirements.txt): got `\(String(decoding: line, as: UTF8.self))`")
+        }
+        self.sts = sts
+        self.issuer = issuer
+        self.process = process
+        self.stdin = stdin
+    }
+
+    static func get() throws -> Peers { try shared.get() }
+
+    /// POSTs JSON to the issuer's control API and returns the decoded answer.
+    func control(_ path: String, _ body: [String: Any] = [:]) throws -> [String: Any] {
+        var request = URLRequest(url: issuer.appendingPathComponent(path))
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = try JSONSerialization.data(withJSONObject: body)
+        let data = try Self.send(request)
+        return (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
+    }
+
+    func get(_ path: String) throws -> Data {
+        try Self.send(URLRequest(url: issuer.appendingPathComponent(path)))
+    }
+
+    /// A token from the test issuer. `claims` override the defaults; `NSNull()` removes a claim.
+    func mint(_ claims: [String: Any] = [:], alg: String = "RS256", extra: [String: Any] = [:]) throws -> String {
+        var body: [String: Any] = ["claims": claims, "alg": alg]
+        for (k, v) in extra { body[k] = v }
+        guard let token = try control("mint", body)["token"] as? String else { throw PeersError(description: "mint returned no token") }
+        return token
+    }
+
+    static func send(_ request: URLRequest) throws -> Data {
+        let box = ResultBox()
+        let semaphore = DispatchSemaphore(value: 0)
+        URLSession.shared.dataTask(with: request) { data, _, error in
+            box.result = data.map { .success($0) } ?? .failure(error ?? PeersError(description: "no data"))
+            semaphore.signal()
+        }.resume()
+        semaphore.wait()
+        return try box.result.get()
+    }
+
+    final class ResultBox: @unchecked Sendable {
+        var result: Result<Data, Error> = .failure(PeersError(description: "not run"))
+    }
+}

@@ -1,0 +1,95 @@
+import ClawcRuntime
+import Foundation
+import Testing
+
+@Suite struct SessionNameTests {
+    static let allowed = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+=,.@-")
+
+    @Test func encodesAServiceAccountSubject() {
+        let name = SessionName.make(subject: "system:serviceaccount:agents:log-bot", taskID: "t-42")
+        #expect(name == "system=3Aserviceaccount=3Aagents=3Alog-bot@t-42")
+    }
+
+    @Test(arguments: [
+        ("system:serviceaccount:agents:log-bot", "t-42"),
+        (String(repeating: "very-long-subject:", count: 10), "task-with-a-long-id-0123456789"),
+        ("a", "b"),
+        ("x", String(repeating: "t", count: 64)),
+        ("a@b=c d/é", "t.1@x"),
+    ])
+    func staysInSTSLimits(subject: String, taskID: String) {
+        let name = SessionName.make(subject: subject, taskID: taskID)
+        #expect((2...64).contains(name.count), "\(name)")
+        #expect(name.allSatisfy { Self.allowed.contains($0) }, "\(name)")
+        #expect(name.hasSuffix(taskID) || name == String(taskID.prefix(64)), "the task ID stays whole: \(name)")
+    }
+
+    @Test func longSubjectsStayDistinct() {
+        let base = String(repeating: "system:serviceaccount:namespace:", count: 4)
+        let a = SessionName.make(subject: base + "agent-a", taskID: "task-1")
+        let b = SessionName.make(subject: base + "agent-b", taskID: "task-1")
+        #expect(a != b)
+        #expect(a.count <= 64 && b.count <= 64)
+    }
+
+    @Test func encodingIsInjective() {
+        // `:` and the literal text `=3A` must not collide.
+        #expect(SessionName.make(subject: "a:b", taskID: "t") != SessionName.make(subject: "a=3Ab", taskID: "t"))
+        #expect(SessionName.make(subject: "a@b", taskID: "t") != SessionName.make(subject: "a", taskID: "b@t"))
+    }
+}
+
+@Suite struct LifetimeTests {
+    @Test func estimatePlusMarginWithinBounds() throws {
+        let choice = try LifetimePolicy.choose(estimated: 1200, ruleDefault: 900, ruleMax: 3600, roleMax: nil).get()
+        #expect(choice.seconds == 1500)
+    }
+
+    @Test func shortTasksGetTheSTSFloor() throws {
+        let choice = try LifetimePolicy.choose(estimated: 90, ruleDefault: nil, ruleMax: 3600, roleMax: nil).get()
+        #expect(choice.seconds == 900)
+        #expect(choice.explanation.contains("floor"))
+    }
+
+    @Test func cappedByTheRuleAndTheRole() throws {
+        #expect(try LifetimePolicy.choose(estimated: 7200, ruleDefault: nil, ruleMax: 3600, roleMax: 43_200).get().seconds == 3600)
+        #expect(try LifetimePolicy.choose(estimated: 7200, ruleDefault: nil, ruleMax: 43_200, roleMax: 5400).get().seconds == 5400)
+        #expect(try LifetimePolicy.choose(estimated: nil, ruleDefault: nil, ruleMax: nil, roleMax: nil).get().seconds == 900)
+    }
+
+    @Test func aRuleMaxBelowTheFloorIsRefused() {
+        #expect(throws: LifetimeError.self) { try LifetimePolicy.choose(estimated: 60, ruleDefault: nil, ruleMax: 600, roleMax: nil).get() }
+    }
+}
+
+@Suite struct WireFormatTests {
+    @Test(arguments: ["2026-11-29T05:00:00Z", "2026-11-29T05:00:00.123456Z", "2026-11-29T05:00:00.5+00:00"])
+    func expirationWithAndWithoutFractions(text: String) throws {
+        let date = try #require(AWSDate.parse(text))
+        #expect(AWSDate.format(date).hasPrefix("2026-11-29T05:00:0"))
+    }
+
+    @Test func formEncodingKeepsUnreservedOnly() {
+        #expect(FormEncoding.escape("a b+c/d=é~") == "a%20b%2Bc%2Fd%3D%C3%A9~")
+        #expect(FormEncoding.encode([("Policy", "{\"a\":1}")]) == "Policy=%7B%22a%22%3A1%7D")
+    }
+
+    @Test func credentialProcessOutputIsWhatTheSDKsRead() throws {
+        let credentials = TemporaryCredentials(
+            accessKeyID: "ASIAEXAMPLE", secretAccessKey: "secret", sessionToken: "token",
+            expiration: Date(timeIntervalSince1970: 1_800_000_000), assumedRoleARN: nil, assumedRoleID: nil)
+        let text = CredentialFormat.credentialProcess.render(credentials, sessionName: "s", taskID: "t")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        #expect(object["Version"] as? Int == 1)
+        #expect(Set(object.keys) == ["Version", "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"])
+        #expect(CredentialFormat.env.render(credentials, sessionName: "s", taskID: "t").contains("export AWS_SESSION_TOKEN='token'\n"))
+    }
+
+    @Test func issuersMustBeHTTPSExceptOnLoopback() throws {
+        #expect(EndpointPolicy.isAllowedIssuer(try #require(URL(string: "https://issuer.example"))))
+        #expect(EndpointPolicy.isAllowedIssuer(try #require(URL(string: "http://127.0.0.1:8080"))))
+        #expect(EndpointPolicy.isAllowedIssuer(try #require(URL(string: "http://localhost:1"))))
+        #expect(!EndpointPolicy.isAllowedIssuer(try #require(URL(string: "http://issuer.example"))))
+        #expect(!EndpointPolicy.isAllowedIssuer(try #require(URL(string: "http://127.0.0.1.evil.example"))))
+    }
+}
