@@ -56,3 +56,49 @@ extension Compiler.Outcome {
     var codes: [String] { diagnostics.sorted.map(\.code) }
     var rendered: String { DiagnosticRenderer.render(diagnostics) }
 }
+
+/// A finished run of the `clawc` binary.
+struct ProcessRun {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// The built `clawc` binary, beside the test bundle or in `.build/debug`.
+var clawcBinary: URL {
+    let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("clawc")
+    if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
+    return Repo.root.appendingPathComponent(".build/debug/clawc")
+}
+
+/// Runs a program to completion from the repository root, with extra environment variables.
+func runProgram(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws -> ProcessRun {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    process.currentDirectoryURL = Repo.root
+    var env = ProcessInfo.processInfo.environment
+    for key in env.keys where key.hasPrefix("AWS_") { env[key] = nil }
+    for (key, value) in environment { env[key] = value }
+    process.environment = env
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    // Read both pipes while the child runs so neither fills up.
+    let group = DispatchGroup()
+    final class Box: @unchecked Sendable { var data = Data() }
+    let outBox = Box(), errBox = Box()
+    group.enter()
+    DispatchQueue.global().async { outBox.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    group.enter()
+    DispatchQueue.global().async { errBox.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    group.wait()
+    process.waitUntilExit()
+    return ProcessRun(status: process.terminationStatus, stdout: String(decoding: outBox.data, as: UTF8.self), stderr: String(decoding: errBox.data, as: UTF8.self))
+}
+
+func runClawc(_ arguments: [String], environment: [String: String] = [:]) throws -> ProcessRun {
+    try runProgram(clawcBinary, arguments, environment: environment)
+}

@@ -1,0 +1,178 @@
+import ClawcRuntime
+import Foundation
+import Testing
+
+/// `clawc issue` end to end against the local peers: moto as STS, the repository's OIDC test issuer.
+/// Serialized: some tests switch the issuer's JWKS endpoint into failure modes.
+@Suite(.serialized) struct IssueTests {
+    static let role = "arn:aws:iam::123456789012:role/agents"
+    static let task = "golden/log-analysis/one-bucket.task.yaml"
+    /// A closed port: if clawc ever called STS here, it would exit 3, not 1.
+    static let nowhere = "http://127.0.0.1:1"
+
+    let peers: Peers
+    let dir: URL
+
+    init() throws {
+        peers = try Peers.get()
+        dir = try temporaryDirectory()
+        _ = try peers.control("jwks-mode", ["mode": "normal"])
+    }
+
+    func tokenFile(_ token: String) throws -> String {
+        let url = dir.appendingPathComponent("token-\(UUID().uuidString)")
+        try token.write(to: url, atomically: true, encoding: .utf8)
+        return url.path
+    }
+
+    func issue(token: String, sts: String? = nil, extra: [String] = [], task: String = IssueTests.task) throws -> ProcessRun {
+        try runClawc(
+            ["issue", "--rules", "rules", "--task", task, "--token-file", try tokenFile(token), "--role-arn", Self.role,
+             "--issuer", peers.issuer.absoluteString] + extra,
+            environment: ["AWS_ENDPOINT_URL_STS": sts ?? peers.sts.absoluteString, "AWS_REGION": "us-east-1"])
+    }
+
+    /// Calls `sts:GetCallerIdentity` on moto with the issued credentials, through boto3's own signer.
+    func callerARN(_ credentials: [String: Any]) throws -> String {
+        let script = """
+            import boto3, sys
+            c = boto3.client("sts", endpoint_url=sys.argv[1], region_name="us-east-1",
+                aws_access_key_id=sys.argv[2], aws_secret_access_key=sys.argv[3], aws_session_token=sys.argv[4])
+            print(c.get_caller_identity()["Arn"])
+            """
+        let run = try runProgram(URL(fileURLWithPath: "/usr/bin/env"), [
+            "python3", "-c", script, peers.sts.absoluteString, credentials["AccessKeyId"] as? String ?? "",
+            credentials["SecretAccessKey"] as? String ?? "", credentials["SessionToken"] as? String ?? "",
+        ])
+        return run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test func issuesWorkingCredentialsNamedAfterSubjectAndTask() throws {
+        let run = try issue(token: try peers.mint(["sub": "system:serviceaccount:agents:log-bot"]), extra: ["--explain"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let credentials = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        let session = "system=3Aserviceaccount=3Aagents=3Alog-bot@t-42"
+        #expect(credentials["SessionName"] as? String == session)
+        #expect(try callerARN(credentials) == "arn:aws:sts::123456789012:assumed-role/agents/\(session)")
+        // Secrets appear on stdout only.
+        let secret = try #require(credentials["SecretAccessKey"] as? String)
+        #expect(!run.stderr.contains(secret))
+        #expect(!run.stderr.contains(credentials["SessionToken"] as? String ?? "-"))
+        #expect(run.stderr.contains("explain: lifetime: 900s"))
+    }
+
+    @Test func credentialProcessWorksWithTheAWSCLI() throws {
+        let token = try tokenFile(try peers.mint())
+        let config = dir.appendingPathComponent("config")
+        let command = [clawcBinary.path, "issue", "--rules", Repo.path("rules"), "--task", Repo.path(Self.task),
+                       "--token-file", token, "--role-arn", Self.role, "--issuer", peers.issuer.absoluteString, "--format", "credential-process"]
+        try "[profile agent]\ncredential_process = \(command.joined(separator: " "))\nregion = us-east-1\n"
+            .write(to: config, atomically: true, encoding: .utf8)
+        let run = try runProgram(URL(fileURLWithPath: "/usr/bin/env"), ["aws", "sts", "get-caller-identity", "--output", "text", "--query", "Arn"], environment: [
+            "AWS_CONFIG_FILE": config.path, "AWS_SHARED_CREDENTIALS_FILE": dir.appendingPathComponent("none").path,
+            "AWS_PROFILE": "agent", "AWS_ENDPOINT_URL_STS": peers.sts.absoluteString, "AWS_ENDPOINT_URL": peers.sts.absoluteString,
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("assumed-role/agents/system=3Aserviceaccount=3Aagents=3Alog-bot@t-42"), "\(run.stdout)")
+    }
+
+    @Test func envFormatExportsTheFourVariables() throws {
+        let run = try issue(token: try peers.mint(), extra: ["--format", "env"])
+        #expect(run.status == 0, "\(run.stderr)")
+        for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CREDENTIAL_EXPIRATION"] {
+            #expect(run.stdout.contains("export \(name)='"))
+        }
+    }
+
+    /// Hostile and broken tokens: each refused with exit 1 and its own code, and STS never called.
+    @Test func hostileTokensAreRefusedBeforeSTS() throws {
+        let now = Int(Date().timeIntervalSince1970)
+        let pem = String(decoding: try peers.get("rsa-public.pem"), as: UTF8.self)
+        let valid = try peers.mint()
+        let parts = valid.split(separator: ".").map(String.init)
+        let forgedPayload = Data(#"{"iss":"\#(peers.issuer.absoluteString)","aud":"sts.amazonaws.com","sub":"system:serviceaccount:kube-system:admin","exp":\#(now + 600)}"#.utf8)
+            .base64EncodedString().replacingOccurrences(of: "=", with: "").replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        let cases: [(String, String, String)] = [
+            ("alg none", try peers.mint([:], alg: "none"), "token-algorithm"),
+            ("HS256 keyed with the RSA public key", try peers.mint([:], alg: "HS256", extra: ["hmac_secret": pem]), "token-algorithm"),
+            ("unknown kid", try peers.mint([:], extra: ["kid": "no-such-key"]), "token-key"),
+            ("tampered payload", "\(parts[0]).\(forgedPayload).\(parts[2])", "token-signature"),
+            ("expired", try peers.mint(["exp": now - 3600, "iat": now - 7200, "nbf": now - 7200]), "token-expired"),
+            ("not yet valid", try peers.mint(["nbf": now + 3600]), "token-not-yet-valid"),
+            ("wrong issuer", try peers.mint(["iss": "https://issuer.example"]), "token-issuer"),
+            ("wrong audience", try peers.mint(["aud": "someone-else"]), "token-audience"),
+            ("no subject", try peers.mint(["sub": NSNull()]), "token-subject"),
+            ("ES256 (STS accepts RS256 only)", try peers.mint([:], alg: "ES256"), "token-algorithm"),
+            ("not a JWT", "hello", "token-malformed"),
+        ]
+        for (name, token, code) in cases {
+            let run = try issue(token: token, sts: Self.nowhere)
+            #expect(run.status == 1, "\(name): exit \(run.status): \(run.stderr)")
+            #expect(run.stderr.contains("[\(code)]"), "\(name): \(run.stderr)")
+            #expect(run.stdout.isEmpty, "\(name)")
+        }
+    }
+
+    @Test func aOneMegabyteTokenIsRefused() throws {
+        let run = try issue(token: String(repeating: "a", count: 1 << 20), sts: Self.nowhere)
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("[token-too-large]"), "\(run.stderr)")
+    }
+
+    @Test(arguments: ["down", "garbage"])
+    func aBrokenJWKSEndpointRefuses(mode: String) throws {
+        let token = try peers.mint()
+        _ = try peers.control("jwks-mode", ["mode": mode])
+        defer { _ = try? peers.control("jwks-mode", ["mode": "normal"]) }
+        let run = try issue(token: token, sts: Self.nowhere)
+        #expect(run.status == 1, "\(run.stderr)")
+        #expect(run.stderr.contains("[issuer-unavailable]"), "\(run.stderr)")
+    }
+
+    @Test func unreachableSTSIsAnUpstreamFailure() throws {
+        let run = try issue(token: try peers.mint(), sts: Self.nowhere)
+        #expect(run.status == 3, "\(run.stderr)")
+        #expect(run.stderr.contains("[sts-unavailable]"))
+    }
+
+    @Test func stsServerErrorsAreRetriedThenExitThree() throws {
+        let failing = peers.issuer.appendingPathComponent("sts-error").absoluteString + "?status=500&code=InternalFailure"
+        let before = try peers.control("sts-error-count")["count"] as? Int ?? 0
+        let run = try issue(token: try peers.mint(), sts: failing)
+        let after = try peers.control("sts-error-count")["count"] as? Int ?? 0
+        #expect(run.status == 3, "\(run.stderr)")
+        #expect(run.stderr.contains("STS InternalFailure"), "\(run.stderr)")
+        #expect(after - before == 4, "four attempts, then give up")
+    }
+
+    @Test func stsRefusalsAreNotRetried() throws {
+        let failing = peers.issuer.appendingPathComponent("sts-error").absoluteString + "?status=400&code=InvalidIdentityToken"
+        let before = try peers.control("sts-error-count")["count"] as? Int ?? 0
+        let run = try issue(token: try peers.mint(), sts: failing)
+        let after = try peers.control("sts-error-count")["count"] as? Int ?? 0
+        #expect(run.status == 1, "\(run.stderr)")
+        #expect(run.stderr.contains("help: STS could not validate the token"), "\(run.stderr)")
+        #expect(after - before == 1)
+    }
+
+    @Test func aTokenBoundToAnotherTaskIsRefused() throws {
+        let token = try peers.mint(["https://aws.amazon.com/tags": ["principal_tags": ["TaskID": ["t-other"]], "transitive_tag_keys": ["TaskID"]]])
+        let run = try issue(token: token, sts: Self.nowhere)
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("[token-task-mismatch]"), "\(run.stderr)")
+    }
+
+    /// In process: the JWKS is cached for its TTL and fetched again once when a token names a new key.
+    @Test func jwksIsCachedAndRefreshedOnKeyRotation() async throws {
+        let validator = TokenValidator(issuer: peers.issuer.absoluteString, audience: "sts.amazonaws.com", cache: JWKSCache(ttl: 300))
+        func fetches() throws -> Int { (try JSONSerialization.jsonObject(with: try peers.get("stats")) as? [String: Int])?["jwks_requests"] ?? -1 }
+        let start = try fetches()
+        _ = try await validator.validate(try peers.mint())
+        _ = try await validator.validate(try peers.mint())
+        #expect(try fetches() - start == 1, "the second validation uses the cache")
+        _ = try peers.control("rotate", ["keep_old": true])
+        let rotated = try await validator.validate(try peers.mint())
+        #expect(rotated.subject == "system:serviceaccount:agents:log-bot")
+        #expect(try fetches() - start == 2, "an unknown kid refreshes once")
+    }
+}

@@ -1,0 +1,536 @@
+#!/usr/bin/env python3
+"""Local peers for the `clawc issue` tests: an STS (moto) and an OIDC issuer, on 127.0.0.1.
+
+    python3 Tests/peers/peers.py
+
+starts moto's server (it serves IAM and STS) and a small OIDC issuer, each on a free port, then prints exactly one
+line to stdout and flushes it:
+
+    {"sts": "http://127.0.0.1:MOTOPORT", "issuer": "http://127.0.0.1:ISSUERPORT"}
+
+Nothing else is ever written to stdout (after that line, file descriptor 1 is pointed at stderr). Logs go to stderr.
+The process exits when its stdin reaches EOF (the parent closed the pipe or died), when its parent process goes
+away, and on SIGTERM/SIGINT. A parent must therefore hand it a pipe for stdin and keep that pipe open for as long
+as it needs the peers; started with stdin at /dev/null it prints its line and exits at once.
+
+    python3 Tests/peers/peers.py mint --issuer URL [--alg RS256] [--kid KID] [--claim key=value ...]
+
+asks a running issuer's control API for a token and prints it. A claim value is read as JSON when it parses as
+JSON (numbers, lists, null, true), else as a string; `--claim aud=null` removes the claim.
+
+The issuer's endpoints (see README.md in this folder for the details):
+
+    GET  /.well-known/openid-configuration   discovery (counted)
+    GET  /jwks                               public keys: RSA `rsa-N` (RS256) and EC P-256 `ec-1` (ES256) (counted)
+    GET  /rsa-public.pem                     the current RSA public key as PEM (SubjectPublicKeyInfo)
+    GET  /stats                              {"jwks_requests": N, "discovery_requests": N}
+    GET  /sts-requests                       every form request moto got that names an Action, as received
+    POST /mint                               {"claims": {...}, "alg": ..., "kid": ..., "hmac_secret": ..., "header": {...}}
+    POST /rotate                             {"keep_old": bool} -> {"kid": "rsa-N"}
+    POST /jwks-mode                          {"mode": "normal"|"down"|"garbage"|"slow", "delay": s, "cache_control": str}
+    POST /reset                              zero the counters and forget the recorded STS requests
+
+Needs Python 3.11, joserfc and moto[server] (Tests/peers/requirements.txt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import io
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+HOST = "127.0.0.1"
+DEFAULT_AUDIENCE = "sts.amazonaws.com"
+DEFAULT_SUBJECT = "system:serviceaccount:agents:log-bot"
+DEFAULT_TTL = 600
+DEFAULT_SLOW_DELAY = 10.0
+
+log = logging.getLogger("peers")
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def compact_json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode("utf-8")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The issuer's state
+# --------------------------------------------------------------------------------------------------------------
+
+_ABSENT = object()
+
+HMAC_HASHES = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
+RSA_ALGS = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+EC_ALGS = {"ES256"}
+
+
+class Issuer:
+    """Keys, JWKS mode and counters. Every method holds the lock while it reads or changes state."""
+
+    def __init__(self) -> None:
+        from joserfc.jwk import ECKey, RSAKey
+
+        self.url = ""  # set once the server is bound
+        self.lock = threading.Lock()
+        self.rsa_generation = 1
+        first = RSAKey.generate_key(2048, parameters={"kid": "rsa-1", "alg": "RS256", "use": "sig"})
+        self.rsa_keys: dict[str, Any] = {"rsa-1": first}  # every RSA key ever made, by kid (old ones still sign)
+        self.rsa_current = "rsa-1"
+        self.rsa_served: list[str] = ["rsa-1"]
+        self.ec_key = ECKey.generate_key("P-256", parameters={"kid": "ec-1", "alg": "ES256", "use": "sig"})
+        self.mode = "normal"
+        self.slow_delay = DEFAULT_SLOW_DELAY
+        self.cache_control = "no-store"
+        self.jwks_requests = 0
+        self.sts_error_requests = 0
+        self.discovery_requests = 0
+
+    # ---- documents
+
+    def discovery(self) -> dict[str, Any]:
+        return {
+            "issuer": self.url,
+            "jwks_uri": self.url + "/jwks",
+            "response_types_supported": ["id_token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti"],
+        }
+
+    def jwks(self) -> dict[str, Any]:
+        with self.lock:
+            keys = [self.rsa_keys[kid].as_dict(private=False) for kid in self.rsa_served]
+            keys.append(self.ec_key.as_dict(private=False))
+        return {"keys": keys}
+
+    def rsa_public_pem(self) -> bytes:
+        with self.lock:
+            return self.rsa_keys[self.rsa_current].as_pem(private=False)
+
+    # ---- control
+
+    def rotate(self, keep_old: bool) -> str:
+        from joserfc.jwk import RSAKey
+
+        with self.lock:
+            self.rsa_generation += 1
+            kid = f"rsa-{self.rsa_generation}"
+            self.rsa_keys[kid] = RSAKey.generate_key(2048, parameters={"kid": kid, "alg": "RS256", "use": "sig"})
+            self.rsa_current = kid
+            self.rsa_served = [kid] + (self.rsa_served if keep_old else [])
+            return kid
+
+    def set_mode(self, mode: str, delay: float | None, cache_control: str | None) -> None:
+        with self.lock:
+            self.mode = mode
+            self.slow_delay = DEFAULT_SLOW_DELAY if delay is None else float(delay)
+            self.cache_control = "no-store" if cache_control is None else str(cache_control)
+
+    def stats(self) -> dict[str, int]:
+        with self.lock:
+            return {"jwks_requests": self.jwks_requests, "discovery_requests": self.discovery_requests}
+
+    def reset_stats(self) -> None:
+        with self.lock:
+            self.jwks_requests = 0
+            self.discovery_requests = 0
+
+    # ---- tokens
+
+    def mint(self, body: dict[str, Any]) -> dict[str, Any]:
+        alg = body.get("alg", "RS256")
+        if not isinstance(alg, str):
+            raise ValueError("alg must be a string")
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.url,
+            "aud": DEFAULT_AUDIENCE,
+            "sub": DEFAULT_SUBJECT,
+            "iat": now,
+            "nbf": now,
+            "exp": now + DEFAULT_TTL,
+            "jti": secrets.token_hex(16),
+        }
+        overrides = body.get("claims") or {}
+        if not isinstance(overrides, dict):
+            raise ValueError("claims must be an object")
+        for name, value in overrides.items():
+            if value is None:
+                claims.pop(name, None)
+            else:
+                claims[name] = value
+
+        kid_override = body.get("kid", _ABSENT)
+        with self.lock:
+            if alg in RSA_ALGS:
+                # A kid naming an RSA key we made (even a retired one) picks that key; any other kid only
+                # changes the header.
+                if isinstance(kid_override, str) and kid_override in self.rsa_keys:
+                    key = self.rsa_keys[kid_override]
+                else:
+                    key = self.rsa_keys[self.rsa_current]
+                default_kid: str | None = key.kid
+            elif alg in EC_ALGS:
+                key = self.ec_key
+                default_kid = key.kid
+            elif alg in HMAC_HASHES:
+                secret = body.get("hmac_secret")
+                if secret is None:
+                    # The classic alg-confusion token: HMAC keyed with the RSA public key's PEM text.
+                    secret = self.rsa_keys[self.rsa_current].as_pem(private=False).decode("ascii")
+                if not isinstance(secret, str):
+                    raise ValueError("hmac_secret must be a string")
+                key = secret.encode("utf-8")
+                default_kid = self.rsa_current
+            elif alg == "none":
+                key = None
+                default_kid = None
+            else:
+                raise ValueError(f"unsupported alg {alg!r}")
+
+        header: dict[str, Any] = {"alg": alg}
+        kid = default_kid if kid_override is _ABSENT else kid_override
+        if kid is not None:
+            header["kid"] = kid
+        extra = body.get("header") or {}
+        if not isinstance(extra, dict):
+            raise ValueError("header must be an object")
+        for name, value in extra.items():
+            if value is None:
+                header.pop(name, None)
+            else:
+                header[name] = value
+
+        signing_input = (b64url(compact_json(header)) + "." + b64url(compact_json(claims))).encode("ascii")
+        if alg == "none":
+            signature = b""
+        elif alg in HMAC_HASHES:
+            signature = hmac.new(key, signing_input, HMAC_HASHES[alg]).digest()
+        else:
+            from joserfc.jws import JWSRegistry
+
+            # Sign with the algorithm named by `alg`, whatever the header (maybe overridden) says.
+            signature = JWSRegistry.algorithms[alg].sign(signing_input, key)
+        token = signing_input.decode("ascii") + "." + b64url(signature)
+        return {"token": token, "header": header, "claims": claims}
+
+
+class StsRecorder:
+    """WSGI middleware in front of moto: keeps every form-encoded request that names an Action (Query API: STS,
+    IAM), so tests can see exactly what was sent: parameters, whether it was signed, and moto's status."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self.requests: list[dict[str, Any]] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        record: dict[str, Any] | None = None
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if environ.get("REQUEST_METHOD") == "POST" and length > 0:
+            body = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = io.BytesIO(body)
+            params = urllib.parse.parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+            if "Action" in params:
+                record = {
+                    "action": params["Action"][0],
+                    "params": {name: values[-1] for name, values in params.items()},
+                    "signed": bool(environ.get("HTTP_AUTHORIZATION")),
+                    "content_type": environ.get("CONTENT_TYPE", ""),
+                    "path": environ.get("PATH_INFO", ""),
+                    "status": None,
+                }
+                with self.lock:
+                    self.requests.append(record)
+
+        def recording_start_response(status: str, headers: Any, *rest: Any) -> Any:
+            if record is not None:
+                record["status"] = int(status.split(" ", 1)[0])
+            return start_response(status, headers, *rest)
+
+        return self.app(environ, recording_start_response)
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [dict(record) for record in self.requests]
+
+    def clear(self) -> None:
+        with self.lock:
+            self.requests.clear()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The issuer's HTTP server
+# --------------------------------------------------------------------------------------------------------------
+
+
+def make_handler(issuer: Issuer, recorder: StsRecorder) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def version_string(self) -> str:
+            return "clawc-test-issuer"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            if os.environ.get("PEERS_VERBOSE"):
+                sys.stderr.write("issuer: " + (format % args) + "\n")
+
+        def send(self, status: int, body: bytes, content_type: str, cache_control: str | None = None) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            if cache_control:
+                self.send_header("Cache-Control", cache_control)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def send_json(self, status: int, value: Any, cache_control: str | None = "no-store") -> None:
+            self.send(status, json.dumps(value).encode("utf-8"), "application/json", cache_control)
+
+        def read_json(self) -> dict[str, Any]:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            if not raw.strip():
+                return {}
+            value = json.loads(raw)
+            if not isinstance(value, dict):
+                raise ValueError("body must be a JSON object")
+            return value
+
+        def published(self, counter: str) -> tuple[str, str] | None:
+            """Count a discovery/JWKS request and apply the JWKS mode. None: the response was already sent."""
+            with issuer.lock:
+                setattr(issuer, counter, getattr(issuer, counter) + 1)
+                mode, delay, cache_control = issuer.mode, issuer.slow_delay, issuer.cache_control
+            if mode == "slow":
+                time.sleep(delay)
+            elif mode == "down":
+                self.send_json(503, {"error": "temporarily_unavailable"})
+                return None
+            return mode, cache_control
+
+        def do_GET(self) -> None:  # noqa: N802
+            path = self.path.split("?", 1)[0]
+            if path == "/.well-known/openid-configuration":
+                state = self.published("discovery_requests")
+                if state is not None:
+                    self.send_json(200, issuer.discovery(), cache_control=state[1])
+            elif path == "/jwks":
+                state = self.published("jwks_requests")
+                if state is None:
+                    return
+                mode, cache_control = state
+                if mode == "garbage":
+                    self.send(200, b"\x00\xffthis is <not> json {{{\n", "application/json", cache_control)
+                else:
+                    self.send(200, json.dumps(issuer.jwks()).encode("utf-8"), "application/json", cache_control)
+            elif path == "/rsa-public.pem":
+                self.send(200, issuer.rsa_public_pem(), "application/x-pem-file", "no-store")
+            elif path == "/stats":
+                self.send_json(200, issuer.stats())
+            elif path == "/sts-requests":
+                self.send_json(200, {"requests": recorder.snapshot()})
+            else:
+                self.send_json(404, {"error": "not_found", "path": path})
+
+        do_HEAD = do_GET
+
+        def sts_error(self) -> None:
+            """A stand-in STS that always fails: `?status=500&code=InternalFailure`. Counts the calls."""
+            query = urllib.parse.parse_qs(self.path.split("?", 1)[1] if "?" in self.path else "")
+            status = int(query.get("status", ["500"])[0])
+            code = query.get("code", ["InternalFailure"])[0]
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            with issuer.lock:
+                issuer.sts_error_requests += 1
+            kind = "Receiver" if status >= 500 else "Sender"
+            body = (
+                '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error>'
+                f"<Type>{kind}</Type><Code>{code}</Code><Message>test peer answers {status}</Message>"
+                "</Error><RequestId>test</RequestId></ErrorResponse>"
+            ).encode("utf-8")
+            self.send(status, body, "text/xml")
+
+        def do_POST(self) -> None:  # noqa: N802
+            path = self.path.split("?", 1)[0]
+            if path == "/sts-error":
+                self.sts_error()
+                return
+            if path == "/sts-error-count":
+                self.read_json()
+                with issuer.lock:
+                    self.send_json(200, {"count": issuer.sts_error_requests})
+                return
+            try:
+                body = self.read_json()
+                if path == "/mint":
+                    self.send_json(200, issuer.mint(body))
+                elif path == "/rotate":
+                    self.send_json(200, {"kid": issuer.rotate(bool(body.get("keep_old", False)))})
+                elif path == "/jwks-mode":
+                    mode = body.get("mode")
+                    if mode not in ("normal", "down", "garbage", "slow"):
+                        raise ValueError(f"unknown mode {mode!r}")
+                    issuer.set_mode(mode, body.get("delay"), body.get("cache_control"))
+                    self.send_json(200, {"mode": mode})
+                elif path == "/reset":
+                    issuer.reset_stats()
+                    recorder.clear()
+                    self.send_json(200, issuer.stats())
+                else:
+                    self.send_json(404, {"error": "not_found", "path": path})
+            except (ValueError, TypeError, KeyError) as error:
+                self.send_json(400, {"error": str(error)})
+
+    return Handler
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Lifetime: never outlive the parent
+# --------------------------------------------------------------------------------------------------------------
+
+
+def exit_now(*_: Any) -> None:
+    os._exit(0)
+
+
+def watch_stdin() -> None:
+    try:
+        while os.read(0, 65536):
+            pass
+    except OSError:
+        pass
+    os._exit(0)
+
+
+def watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
+def serve() -> None:
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="peers: %(name)s: %(message)s")
+    for noisy in ("werkzeug", "moto", "botocore", "boto3", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.INFO if os.environ.get("PEERS_VERBOSE") else logging.ERROR)
+    signal.signal(signal.SIGTERM, exit_now)
+    signal.signal(signal.SIGINT, exit_now)
+    parent = os.getppid()
+    threading.Thread(target=watch_parent, args=(parent,), daemon=True, name="parent-watch").start()
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    from moto.server import ThreadedMotoServer
+
+    moto = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
+    moto.start()
+    _, moto_port = moto.get_host_and_port()
+    # Put the recorder in front of moto's WSGI app (werkzeug's handler calls `server.app` on each request; no
+    # request can have come yet: nobody knows the port).
+    recorder = StsRecorder(moto._server.app)  # noqa: SLF001
+    moto._server.app = recorder  # noqa: SLF001
+
+    issuer = Issuer()
+    server = ThreadingHTTPServer((HOST, 0), make_handler(issuer, recorder))
+    server.daemon_threads = True
+    issuer.url = f"http://{HOST}:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, daemon=True, name="issuer").start()
+
+    sys.stdout.write(json.dumps({"sts": f"http://{HOST}:{moto_port}", "issuer": issuer.url}) + "\n")
+    sys.stdout.flush()
+    # Nothing else may reach stdout (moto prints there in places): point fd 1 at stderr.
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    log.info("sts %s, issuer %s", f"http://{HOST}:{moto_port}", issuer.url)
+
+    threading.Thread(target=watch_stdin, daemon=True, name="stdin-watch").start()
+    forever = threading.Event()
+    while True:
+        forever.wait(3600)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# CLI: mint
+# --------------------------------------------------------------------------------------------------------------
+
+
+def parse_claim(text: str) -> tuple[str, Any]:
+    name, sep, raw = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"--claim wants key=value, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return name, value
+
+
+def mint_cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="peers.py mint", description="Ask a running issuer for a token.")
+    parser.add_argument("--issuer", required=True, help="the issuer URL printed by peers.py")
+    parser.add_argument("--alg", default="RS256", help="RS256 (default), ES256, HS256 or none")
+    parser.add_argument("--kid", help="kid for the header (an RSA kid the issuer made also picks that key)")
+    parser.add_argument("--hmac-secret", help="secret for HS256 (default: the current RSA public key PEM)")
+    parser.add_argument("--claim", action="append", default=[], type=parse_claim, metavar="KEY=VALUE")
+    args = parser.parse_args(argv)
+    body: dict[str, Any] = {"alg": args.alg, "claims": dict(args.claim)}
+    if args.kid is not None:
+        body["kid"] = args.kid
+    if args.hmac_secret is not None:
+        body["hmac_secret"] = args.hmac_secret
+    request = urllib.request.Request(
+        args.issuer.rstrip("/") + "/mint",
+        data=json.dumps(body).encode("utf-8"),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            print(json.load(response)["token"])
+    except urllib.error.HTTPError as error:
+        print(f"peers.py mint: {error.code}: {error.read().decode('utf-8', 'replace')}", file=sys.stderr)
+        return 1
+    except urllib.error.URLError as error:
+        print(f"peers.py mint: {error.reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "mint":
+        return mint_cli(sys.argv[2:])
+    if len(sys.argv) > 1:
+        print("usage: peers.py | peers.py mint --issuer URL [--alg ALG] [--claim key=value ...]", file=sys.stderr)
+        return 2
+    serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
