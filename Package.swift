@@ -23,8 +23,9 @@ let package = Package(
         .target(name: "ClawcCatalog", dependencies: ["ClawcDiagnostics"], resources: [.copy("Resources/catalog")]),
         .target(name: "ClawcPolicy", dependencies: ["ClawcDiagnostics", "ClawcCatalog"]),
         .target(name: "ClawcCompiler", dependencies: ["ClawcDiagnostics", "ClawcSyntax", "ClawcCatalog", "ClawcPolicy"]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "ClawcRuntime", dependencies: [
-            "ClawcCompiler", "ClawcPolicy", "ClawcSyntax", "ClawcDiagnostics",
+            "ClawcCompiler", "ClawcPolicy", "ClawcSyntax", "ClawcDiagnostics", "CSQLite",
             .product(name: "JWTKit", package: "jwt-kit"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),

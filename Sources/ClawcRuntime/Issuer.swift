@@ -1,4 +1,5 @@
 import ClawcCatalog
+import Crypto
 import ClawcCompiler
 import ClawcDiagnostics
 import ClawcPolicy
@@ -39,6 +40,10 @@ public struct Issuance: Sendable {
     public var policy: String
     public var lifetime: LifetimeChoice
     public var claims: IdentityClaims
+    /// Where the ledger row ended: `sealed`, or `revocation-pending` when the trust-policy edit did not happen.
+    public var state: Ledger.State
+    /// Things the operator should know that did not stop the issuance (a pending revocation).
+    public var warnings: [String]
 }
 
 /// Why nothing was issued, and which exit code that means.
@@ -75,11 +80,16 @@ public struct WebIdentityIssuer: Sendable {
     public var catalog: Catalog
     public var validator: TokenValidator
     public var sts: STSClient
+    public var ledger: Ledger
+    /// Edits the role's trust policy after issuance; nil when there are no credentials for IAM (row stays pending).
+    public var revoker: Revoker?
 
-    public init(catalog: Catalog, validator: TokenValidator, sts: STSClient) {
+    public init(catalog: Catalog, validator: TokenValidator, sts: STSClient, ledger: Ledger, revoker: Revoker?) {
         self.catalog = catalog
         self.validator = validator
         self.sts = sts
+        self.ledger = ledger
+        self.revoker = revoker
     }
 
     /// Issues a credential, or explains why not. `explain` receives lines for `--explain` (never secrets).
@@ -122,7 +132,18 @@ public struct WebIdentityIssuer: Sendable {
         let sessionName = SessionName.make(subject: claims.subject, taskID: task.taskId.value)
         explain("session name: \(sessionName)")
 
-        // 4. STS.
+        // 4. The ledger, before STS: a task or token seen before is refused here, across processes.
+        let policyHash = SHA256.hash(data: Data(policy.utf8)).map { String(format: "%02x", $0) }.joined()
+        let entry = Ledger.Entry(
+            taskID: task.taskId.value, purpose: rule.purpose.value, subject: claims.subject, jwtID: claims.jwtID,
+            policySHA256: policyHash, sessionName: sessionName, roleARN: configuration.roleARN, via: "web-identity",
+            tokenExpiresAt: claims.expiresAt, now: now)
+        do { try ledger.begin(entry) } catch {
+            throw .refused(code: error.code, message: error.description,
+                           help: error.code == "ledger-error" ? "check --ledger" : "ask the orchestrator for a new task ID; credentials are never issued twice")
+        }
+
+        // 5. STS.
         let request = STSClient.WebIdentityRequest(
             roleARN: configuration.roleARN, sessionName: sessionName, token: configuration.token.trimmingCharacters(in: .whitespacesAndNewlines),
             policy: policy, durationSeconds: lifetime.seconds)
@@ -130,11 +151,35 @@ public struct WebIdentityIssuer: Sendable {
         do {
             credentials = try await sts.assumeRoleWithWebIdentity(request)
         } catch {
+            try? ledger.transition(task: entry.taskID, to: .failed, event: "failed", detail: ["code": error.code])
             throw .sts(error)
         }
         explain("issued: \(credentials.assumedRoleARN ?? "?"), expires \(AWSDate.format(credentials.expiration))")
+
+        // 6. Record, then refuse the task ID in the trust policy. A failure here leaves the row pending for
+        //    `clawc sweep`; the credential already exists and is returned.
+        var warnings: [String] = []
+        var state = Ledger.State.pending
+        do {
+            try ledger.issued(task: entry.taskID, accessKeyID: credentials.accessKeyID, sessionID: credentials.assumedRoleID,
+                              expiresAt: credentials.expiration, state: .pending)
+        } catch {
+            warnings.append("the ledger could not record the credential (\(error.description)); `clawc sweep` will report the task as issuing")
+        }
+        if let revoker {
+            do {
+                try await revoker.updateTrustPolicy(roleARN: configuration.roleARN, add: [entry.taskID])
+                try? ledger.transition(task: entry.taskID, to: .sealed, event: "sealed")
+                state = .sealed
+                explain("trust policy: task `\(entry.taskID)` added to the Deny list")
+            } catch {
+                warnings.append("revocation pending: \(error.message); run `clawc sweep` to retry")
+            }
+        } else {
+            warnings.append("revocation pending: no AWS credentials for IAM calls; run `clawc sweep` with the orchestrator's credentials")
+        }
         return Issuance(
             credentials: credentials, sessionName: sessionName, taskID: task.taskId.value, purpose: rule.purpose.value,
-            policy: policy, lifetime: lifetime, claims: claims)
+            policy: policy, lifetime: lifetime, claims: claims, state: state, warnings: warnings)
     }
 }

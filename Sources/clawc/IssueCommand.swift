@@ -32,6 +32,8 @@ struct IssueCommand: AsyncParsableCommand {
     var roleMaxDuration: Int?
     @Option(name: .long, help: ArgumentHelp("Clock skew allowed on the token's times.", valueName: "SECONDS")) var leeway: Int = 60
     @Flag(name: .long, help: "Show on stderr how the policy, lifetime and session name were chosen (never secrets).") var explain = false
+    @Flag(name: .long, help: "Record the issuance in the ledger only; leave the role's trust policy alone.") var noTrustPolicy = false
+    @OptionGroup var ledgerOptions: LedgerOptions
     @OptionGroup var catalogOptions: CatalogOptions
 
     func validate() throws {
@@ -76,10 +78,11 @@ struct IssueCommand: AsyncParsableCommand {
         configuration.roleMaxSeconds = roleMaxDuration
         configuration.leeway = TimeInterval(leeway)
 
+        let ledger = try ledgerOptions.open()
         let issuer = WebIdentityIssuer(
             catalog: try catalogOptions.load(),
             validator: TokenValidator(issuer: configuration.issuer, audience: configuration.audience, leeway: configuration.leeway),
-            sts: STSClient(endpoint: endpoint))
+            sts: STSClient(endpoint: endpoint), ledger: ledger, revoker: noTrustPolicy ? nil : ledgerOptions.revoker(environment: environment))
         let explain = self.explain
         do {
             let issuance = try await issuer.issue(configuration) { line in
@@ -88,6 +91,9 @@ struct IssueCommand: AsyncParsableCommand {
             let output = (CredentialFormat(rawValue: format) ?? .json)
                 .render(issuance.credentials, sessionName: issuance.sessionName, taskID: issuance.taskID)
             Console.output(output)
+            for warning in issuance.warnings where !(noTrustPolicy && warning.contains("no AWS credentials")) {
+                Console.error("clawc: warning: \(warning)\n")
+            }
         } catch {
             Console.error(error.rendered)
             throw ExitCode(error.exitCode)

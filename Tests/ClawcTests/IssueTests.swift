@@ -28,7 +28,7 @@ import Testing
     func issue(token: String, sts: String? = nil, extra: [String] = [], task: String = IssueTests.task) throws -> ProcessRun {
         try runClawc(
             ["issue", "--rules", "rules", "--task", task, "--token-file", try tokenFile(token), "--role-arn", Self.role,
-             "--issuer", peers.issuer.absoluteString] + extra,
+             "--issuer", peers.issuer.absoluteString, "--ledger", dir.appendingPathComponent("ledger-\(UUID().uuidString).sqlite").path] + extra,
             environment: ["AWS_ENDPOINT_URL_STS": sts ?? peers.sts.absoluteString, "AWS_REGION": "us-east-1"])
     }
 
@@ -65,7 +65,8 @@ import Testing
         let token = try tokenFile(try peers.mint())
         let config = dir.appendingPathComponent("config")
         let command = [clawcBinary.path, "issue", "--rules", Repo.path("rules"), "--task", Repo.path(Self.task),
-                       "--token-file", token, "--role-arn", Self.role, "--issuer", peers.issuer.absoluteString, "--format", "credential-process"]
+                       "--token-file", token, "--role-arn", Self.role, "--issuer", peers.issuer.absoluteString, "--format", "credential-process",
+                       "--ledger", dir.appendingPathComponent("ledger.sqlite").path, "--no-trust-policy"]
         try "[profile agent]\ncredential_process = \(command.joined(separator: " "))\nregion = us-east-1\n"
             .write(to: config, atomically: true, encoding: .utf8)
         let run = try runProgram(URL(fileURLWithPath: "/usr/bin/env"), ["aws", "sts", "get-caller-identity", "--output", "text", "--query", "Arn"], environment: [

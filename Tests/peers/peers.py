@@ -362,11 +362,14 @@ def make_handler(issuer: Issuer, recorder: StsRecorder) -> type[BaseHTTPRequestH
             query = urllib.parse.parse_qs(self.path.split("?", 1)[1] if "?" in self.path else "")
             status = int(query.get("status", ["500"])[0])
             code = query.get("code", ["InternalFailure"])[0]
+            delay = float(query.get("delay", ["0"])[0])
             length = int(self.headers.get("Content-Length") or 0)
             if length:
                 self.rfile.read(length)
             with issuer.lock:
                 issuer.sts_error_requests += 1
+            if delay:
+                time.sleep(delay)
             kind = "Receiver" if status >= 500 else "Sender"
             body = (
                 '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error>'

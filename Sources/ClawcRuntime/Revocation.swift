@@ -1,0 +1,123 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A file lock (`flock`) held for the duration of a body: serializes read-modify-write of IAM documents among
+/// the processes on this machine that share a ledger. Several machines need a shared lock (a database) instead.
+public enum FileLock {
+    public static func withLock<T>(_ path: String, _ body: () async throws -> T) async throws -> T {
+        let fd = open(path, O_CREAT | O_RDWR, 0o600)
+        guard fd >= 0 else { throw RevocationFailure(code: "lock-error", message: "cannot open the lock file `\(path)`", upstream: false) }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX) == 0 else { throw RevocationFailure(code: "lock-error", message: "cannot lock `\(path)`", upstream: false) }
+        defer { flock(fd, LOCK_UN) }
+        return try await body()
+    }
+}
+
+public struct RevocationFailure: Error, Sendable, CustomStringConvertible {
+    public var code: String
+    public var message: String
+    /// True when IAM was unavailable (exit 3), false when clawc or IAM refused (exit 1).
+    public var upstream: Bool
+    public var description: String { message }
+}
+
+/// Adds task IDs to (and prunes them from) the Deny statement of a role's trust policy, and cuts live sessions
+/// with inline role policies. Every read-modify-write runs under one lock, so concurrent issuers lose no entry.
+public struct Revoker: Sendable {
+    public var iam: IAMClient
+    public var lockPath: String
+    /// The most characters the trust policy may have after an edit.
+    public var trustPolicyLimit: Int
+
+    public init(iam: IAMClient, lockPath: String, trustPolicyLimit: Int = TrustPolicy.defaultLimit) {
+        self.iam = iam
+        self.lockPath = lockPath
+        self.trustPolicyLimit = trustPolicyLimit
+    }
+
+    /// Makes the trust policy of `roleARN` deny `add` and no longer list `remove`. Returns the listed IDs after.
+    @discardableResult
+    public func updateTrustPolicy(roleARN: String, add: Set<String>, remove: Set<String> = []) async throws(RevocationFailure) -> Set<String> {
+        guard let name = IAMClient.roleName(fromARN: roleARN) else {
+            throw RevocationFailure(code: "bad-role", message: "`\(roleARN)` is not a role ARN", upstream: false)
+        }
+        do {
+            return try await FileLock.withLock(lockPath) {
+                let role = try await iam.getRole(name)
+                let before = try TrustPolicy.revokedTaskIDs(in: role.trustPolicy)
+                if add.isSubset(of: before) && remove.isDisjoint(with: before) { return before }
+                let updated = try TrustPolicy.updating(role.trustPolicy, add: add, remove: remove)
+                guard updated.count <= trustPolicyLimit else {
+                    throw RevocationFailure(
+                        code: "trust-policy-full",
+                        message: "the trust policy of `\(name)` would be \(updated.count) characters, over its limit of \(trustPolicyLimit)",
+                        upstream: false)
+                }
+                try await iam.updateAssumeRolePolicy(name, document: updated)
+                return try TrustPolicy.revokedTaskIDs(in: updated)
+            }
+        } catch let failure as RevocationFailure {
+            throw failure
+        } catch let error as STSError {
+            throw RevocationFailure(code: "iam-error", message: "IAM \(error.code): \(error.message)", upstream: error.isUpstreamFailure)
+        } catch {
+            throw RevocationFailure(code: "iam-error", message: "\(error)", upstream: false)
+        }
+    }
+
+    /// Denies live sessions through an inline role policy: by `aws:userid` (one session), or by
+    /// `aws:TokenIssueTime` (every session issued before a time), as AWS's own "revoke active sessions" does.
+    public enum SessionCut: Sendable {
+        case sessions(userIDs: Set<String>)
+        case issuedBefore(Date)
+    }
+
+    public static let sessionPolicyName = "ClawcRevokedSessions"
+    public static let olderSessionsPolicyName = "AWSRevokeOlderSessions"
+
+    public func cut(roleARN: String, _ cut: SessionCut) async throws(RevocationFailure) {
+        guard let name = IAMClient.roleName(fromARN: roleARN) else {
+            throw RevocationFailure(code: "bad-role", message: "`\(roleARN)` is not a role ARN", upstream: false)
+        }
+        do {
+            try await FileLock.withLock(lockPath) {
+                switch cut {
+                case .sessions(let ids):
+                    let existing = try await iam.getRolePolicy(name, policyName: Self.sessionPolicyName)
+                    let all = Self.userIDs(in: existing).union(ids)
+                    try await iam.putRolePolicy(name, policyName: Self.sessionPolicyName, document: Self.denyDocument(
+                        sid: "ClawcRevokedSessions", condition: ["StringEquals": ["aws:userid": all.sorted()]]))
+                case .issuedBefore(let date):
+                    try await iam.putRolePolicy(name, policyName: Self.olderSessionsPolicyName, document: Self.denyDocument(
+                        sid: "RevokeOlderSessions", condition: ["DateLessThan": ["aws:TokenIssueTime": AWSDate.format(date)]]))
+                }
+            }
+        } catch let failure as RevocationFailure {
+            throw failure
+        } catch let error as STSError {
+            throw RevocationFailure(code: "iam-error", message: "IAM \(error.code): \(error.message)", upstream: error.isUpstreamFailure)
+        } catch {
+            throw RevocationFailure(code: "iam-error", message: "\(error)", upstream: false)
+        }
+    }
+
+    static func denyDocument(sid: String, condition: [String: Any]) -> String {
+        TrustPolicy.serialize([
+            "Version": "2012-10-17",
+            "Statement": [["Sid": sid, "Effect": "Deny", "Action": "*", "Resource": "*", "Condition": condition]],
+        ])
+    }
+
+    static func userIDs(in document: String?) -> Set<String> {
+        guard let document, let (_, statements) = try? TrustPolicy.parse(document) else { return [] }
+        var out = Set<String>()
+        for statement in statements {
+            let value = ((statement["Condition"] as? [String: Any])?["StringEquals"] as? [String: Any])?["aws:userid"]
+            out.formUnion((value as? [String]) ?? (value as? String).map { [$0] } ?? [])
+        }
+        return out
+    }
+}

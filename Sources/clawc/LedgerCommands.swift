@@ -1,0 +1,212 @@
+import ArgumentParser
+import ClawcRuntime
+import Foundation
+
+/// The ledger and the IAM access that revocation needs, shared by `issue`, `revoke` and `sweep`.
+struct LedgerOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The issuance ledger, an SQLite file (default: $CLAWC_LEDGER).", valueName: "PATH"))
+    var ledger: String?
+
+    @Option(name: .long, help: ArgumentHelp("The most characters a role's trust policy may reach (IAM's default quota is 2048).", valueName: "N"))
+    var trustPolicyLimit: Int = 2048
+
+    var path: String? { ledger ?? ProcessInfo.processInfo.environment["CLAWC_LEDGER"] }
+
+    func open() throws -> Ledger {
+        guard let path else {
+            Console.error("clawc: error: no ledger [missing-ledger]\nhelp: pass --ledger PATH or set CLAWC_LEDGER; without a ledger clawc cannot promise one credential per task\n")
+            throw ExitCode(1)
+        }
+        do {
+            return try Ledger(path: path)
+        } catch {
+            Console.error("clawc: error: \(error.description) [\(error.code)]\n")
+            throw ExitCode(1)
+        }
+    }
+
+    /// A revoker signing with the orchestrator's credentials from the environment, or nil when there are none.
+    func revoker(environment: [String: String]) -> Revoker? {
+        guard let path, let credentials = AWSCredentials.fromEnvironment(environment), let endpoint = IAMClient.endpoint(environment: environment) else { return nil }
+        return Revoker(iam: IAMClient(endpoint: endpoint, credentials: credentials), lockPath: path + ".iam.lock", trustPolicyLimit: trustPolicyLimit)
+    }
+
+    /// Like `revoker`, but an error (exit 1) when there are no credentials: for commands whose job is IAM.
+    func requireRevoker(environment: [String: String]) throws -> Revoker {
+        guard let revoker = revoker(environment: environment) else {
+            Console.error("clawc: error: no AWS credentials for IAM calls [missing-credentials]\nhelp: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) to the orchestrator's own credentials\n")
+            throw ExitCode(1)
+        }
+        return revoker
+    }
+}
+
+struct RevokeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "revoke",
+        abstract: "Cut a task's live session, or every session of a role issued before a time.",
+        discussion: """
+            `--task ID` adds the session's `aws:userid` (`<role-id>:<session-name>`) to a Deny in the role's inline
+            policy `ClawcRevokedSessions`. `--role ARN --before TIME` writes the inline policy `AWSRevokeOlderSessions`,
+            denying every session whose `aws:TokenIssueTime` is earlier, as AWS's own "revoke active sessions" does.
+            IAM applies either within seconds to minutes. Exit 0 done, 1 refused, 3 IAM unavailable.
+            """
+    )
+
+    @Option(name: .long, help: "The task whose session to cut.") var task: String?
+    @Option(name: .long, help: ArgumentHelp("With --before: the role whose older sessions to cut.", valueName: "ARN")) var role: String?
+    @Option(name: .long, help: ArgumentHelp("With --role: cut sessions issued before this time (ISO 8601, or `now`).", valueName: "TIME")) var before: String?
+    @OptionGroup var ledgerOptions: LedgerOptions
+
+    func validate() throws {
+        if (task == nil) == (role == nil) { throw ValidationError("give either --task ID, or --role ARN with --before TIME") }
+        if role != nil && before == nil { throw ValidationError("--role needs --before TIME") }
+        if let before, before != "now", AWSDate.parse(before) == nil { throw ValidationError("--before must be an ISO 8601 time such as 2026-11-29T05:00:00Z, or `now`") }
+    }
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let ledger = try ledgerOptions.open()
+        let revoker = try ledgerOptions.requireRevoker(environment: environment)
+        do {
+            if let task {
+                guard let entry = try ledger.entry(task: task), entry.accessKeyID != nil else {
+                    Console.error("clawc: error: the ledger has no issued credential for task `\(task)` [unknown-task]\n")
+                    throw ExitCode(1)
+                }
+                var userID = entry.sessionID
+                if userID == nil || entry.via == "web-identity" && !(userID?.contains(":") ?? false) {
+                    let role = try await revoker.iam.getRole(IAMClient.roleName(fromARN: entry.roleARN) ?? "")
+                    userID = "\(role.roleID):\(entry.sessionName)"
+                }
+                guard let userID else { throw ExitCode(1) }
+                try await revoker.cut(roleARN: entry.roleARN, .sessions(userIDs: [userID]))
+                try ledger.transition(task: task, to: .revoked, event: "revoked", detail: ["userId": userID])
+                Console.error("clawc: revoked the session of task `\(task)` (aws:userid \(userID)); IAM may take a few minutes to apply it\n")
+            } else if let role, let before {
+                let date = before == "now" ? Date() : (AWSDate.parse(before) ?? Date())
+                try await revoker.cut(roleARN: role, .issuedBefore(date))
+                try ledger.audit("revoked-before", detail: ["roleArn": role, "before": AWSDate.format(date)])
+                Console.error("clawc: denied every session of `\(role)` issued before \(AWSDate.format(date))\n")
+            }
+        } catch let failure as RevocationFailure {
+            Console.error("clawc: error: \(failure.message) [\(failure.code)]\n")
+            throw ExitCode(failure.upstream ? 3 : 1)
+        } catch let error as STSError {
+            Console.error("clawc: error: IAM \(error.code): \(error.message) [iam-error]\n")
+            throw ExitCode(error.isUpstreamFailure ? 3 : 1)
+        } catch let refusal as Ledger.Refusal {
+            Console.error("clawc: error: \(refusal.description) [\(refusal.code)]\n")
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct SweepCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sweep",
+        abstract: "Retry pending revocations, prune expired trust-policy entries, report stale issuing rows.",
+        discussion: """
+            Safe from cron and twice at once: trust-policy edits are serialized by a lock beside the ledger.
+            An entry is pruned from a role's Deny list only when both its session and the token it was issued for
+            have expired; the ledger keeps refusing the task ID after that. Exit 0 done, 1 refused, 3 IAM unavailable.
+            """
+    )
+
+    @OptionGroup var ledgerOptions: LedgerOptions
+    @Option(name: .long, help: ArgumentHelp("Report `issuing` rows older than this many seconds.", valueName: "SECONDS")) var staleAfter: Int = 600
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let ledger = try ledgerOptions.open()
+        let revoker = try ledgerOptions.requireRevoker(environment: environment)
+        let now = Date()
+        var failures: [RevocationFailure] = []
+        do {
+            let rows = try ledger.entries(in: [.pending, .sealed, .issuing])
+            for (role, entries) in Dictionary(grouping: rows, by: \.roleARN).sorted(by: { $0.key < $1.key }) {
+                let pending = Set(entries.filter { $0.state == .pending }.map(\.taskID))
+                let expired = Set(entries.filter { entry in
+                    entry.state == .sealed && (entry.expiresAt ?? .distantFuture) < now && (entry.tokenExpiresAt ?? .distantFuture) < now
+                }.map(\.taskID))
+                if pending.isEmpty && expired.isEmpty { continue }
+                do {
+                    try await revoker.updateTrustPolicy(roleARN: role, add: pending, remove: expired)
+                    for task in pending.sorted() { try ledger.transition(task: task, to: .sealed, event: "sealed", detail: ["by": "sweep"]) }
+                    for task in expired.sorted() { try ledger.transition(task: task, to: .retired, event: "retired", detail: ["by": "sweep"]) }
+                    Console.error("clawc: \(role): \(pending.count) pending revocation(s) completed, \(expired.count) expired entr\(expired.count == 1 ? "y" : "ies") pruned\n")
+                } catch let failure as RevocationFailure {
+                    failures.append(failure)
+                    Console.error("clawc: error: \(role): \(failure.message) [\(failure.code)]\n")
+                }
+            }
+            for entry in rows where entry.state == .issuing && now.timeIntervalSince(entry.createdAt) > TimeInterval(staleAfter) {
+                Console.error("clawc: warning: task `\(entry.taskID)` has been `issuing` since \(AWSDate.format(entry.createdAt)): STS may have issued a credential that was never recorded; check CloudTrail for session `\(entry.sessionName)`\n")
+            }
+        } catch let refusal as Ledger.Refusal {
+            Console.error("clawc: error: \(refusal.description) [\(refusal.code)]\n")
+            throw ExitCode(1)
+        }
+        if let failure = failures.first { throw ExitCode(failure.upstream ? 3 : 1) }
+    }
+}
+
+struct AuditCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit", abstract: "Work with the ledger's audit log.", subcommands: [Verify.self])
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "verify",
+            abstract: "Walk the audit log's hash chain and name the first broken record.",
+            discussion: "Exit 0 when every record links to the one before and matches its hash, 1 otherwise.")
+
+        @OptionGroup var ledgerOptions: LedgerOptions
+
+        func run() throws {
+            let ledger = try ledgerOptions.open()
+            do {
+                switch try ledger.verifyAudit() {
+                case .intact(let records):
+                    Console.error("clawc: audit log intact: \(records) record(s)\n")
+                case let .broken(seq, reason):
+                    Console.error("clawc: error: audit record \(seq) is broken: \(reason) [audit-broken]\nhelp: the ledger was edited outside clawc after that point\n")
+                    throw ExitCode(1)
+                }
+            } catch let refusal as Ledger.Refusal {
+                Console.error("clawc: error: \(refusal.description) [\(refusal.code)]\n")
+                throw ExitCode(1)
+            }
+        }
+    }
+}
+
+struct EmitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "emit", abstract: "Print documents an operator needs to set clawc up.", subcommands: [TrustPolicyDocument.self])
+
+    struct TrustPolicyDocument: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "trust-policy",
+            abstract: "Print the starting trust policy for a role clawc issues sessions of.",
+            discussion: """
+                The Allow trusts the OIDC provider for the audience and requires a `TaskID` session tag; the Deny
+                (`ClawcRevokedTasks`) is the list `clawc issue` adds each issued task ID to.
+                """)
+
+        @Option(name: .long, help: ArgumentHelp("The IAM OIDC provider's ARN.", valueName: "ARN")) var providerArn: String
+        @Option(name: .long, help: "The audience tokens carry.") var audience: String = "sts.amazonaws.com"
+        @Option(name: .long, help: ArgumentHelp("Restrict subjects with a StringLike pattern, such as `system:serviceaccount:agents:*`.", valueName: "PATTERN"))
+        var subject: String?
+
+        func validate() throws {
+            guard providerArn.hasPrefix("arn:"), providerArn.contains(":oidc-provider/") else {
+                throw ValidationError("--provider-arn must be an OIDC provider ARN, such as arn:aws:iam::123456789012:oidc-provider/issuer.example.com")
+            }
+        }
+
+        func run() throws {
+            Console.output(TrustPolicy.starting(providerARN: providerArn, audience: audience, subjectPattern: subject) + "\n")
+        }
+    }
+}
