@@ -2,9 +2,13 @@ import ClawcRuntime
 import Foundation
 import Testing
 
+/// The suites that use the shared local peers run one test at a time: some switch the issuer's JWKS endpoint
+/// into failure modes, others count its requests.
+@Suite(.serialized) enum PeerSuites {}
+
+extension PeerSuites {
 /// `clawc issue` end to end against the local peers: moto as STS, the repository's OIDC test issuer.
-/// Serialized: some tests switch the issuer's JWKS endpoint into failure modes.
-@Suite(.serialized) struct IssueTests {
+@Suite struct IssueTests {
     static let role = "arn:aws:iam::123456789012:role/agents"
     static let task = "golden/log-analysis/one-bucket.task.yaml"
     /// A closed port: if clawc ever called STS here, it would exit 3, not 1.
@@ -176,4 +180,5 @@ import Testing
         #expect(rotated.subject == "system:serviceaccount:agents:log-bot")
         #expect(try fetches() - start == 2, "an unknown kid refreshes once")
     }
+}
 }
