@@ -138,7 +138,9 @@ public struct WebIdentityIssuer: Sendable {
             taskID: task.taskId.value, purpose: rule.purpose.value, subject: claims.subject, jwtID: claims.jwtID,
             policySHA256: policyHash, sessionName: sessionName, roleARN: configuration.roleARN, via: "web-identity",
             tokenExpiresAt: claims.expiresAt, now: now)
-        do { try ledger.begin(entry) } catch {
+        var recorded = entry
+        recorded.policy = policy
+        do { try ledger.begin(recorded) } catch {
             throw .refused(code: error.code, message: error.description,
                            help: error.code == "ledger-error" ? "check --ledger" : "ask the orchestrator for a new task ID; credentials are never issued twice")
         }

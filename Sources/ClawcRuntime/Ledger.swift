@@ -40,6 +40,12 @@ public final class Ledger: @unchecked Sendable {
         public var state: State
         public var createdAt: Date
         public var updatedAt: Date
+        /// The session policy as issued (not a secret): a sub-task's policy must lie inside it.
+        public var policy: String?
+        /// Scope-down layers under the role session (scoped credentials); 0 for web identity.
+        public var layers: Int = 0
+        /// The task whose scoped credentials requested this one, in a sub-agent chain.
+        public var parentTask: String?
 
         public init(taskID: String, purpose: String, subject: String, jwtID: String?, policySHA256: String, sessionName: String,
                     roleARN: String, via: String, tokenExpiresAt: Date?, now: Date) {
@@ -95,7 +101,8 @@ public final class Ledger: @unchecked Sendable {
                     task_id TEXT PRIMARY KEY, jti TEXT UNIQUE, purpose TEXT NOT NULL, subject TEXT NOT NULL,
                     policy_sha256 TEXT NOT NULL, session_name TEXT NOT NULL, role_arn TEXT NOT NULL, via TEXT NOT NULL,
                     access_key_id TEXT, session_id TEXT, expires_at INTEGER, token_expires_at INTEGER,
-                    state TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+                    state TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+                    policy TEXT, layers INTEGER NOT NULL DEFAULT 0, parent_task TEXT);
                 CREATE TABLE IF NOT EXISTS audit (
                     seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, event TEXT NOT NULL, task_id TEXT,
                     detail TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
@@ -118,13 +125,15 @@ public final class Ledger: @unchecked Sendable {
                 }
                 try database.query("""
                     INSERT INTO issuance (task_id, jti, purpose, subject, policy_sha256, session_name, role_arn, via,
-                        token_expires_at, state, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+                        token_expires_at, state, created_at, updated_at, policy, layers, parent_task) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                     """, [.text(entry.taskID), entry.jwtID.map { .text($0) } ?? .null, .text(entry.purpose), .text(entry.subject),
                           .text(entry.policySHA256), .text(entry.sessionName), .text(entry.roleARN), .text(entry.via),
-                          Self.time(entry.tokenExpiresAt), .text(State.issuing.rawValue), Self.time(entry.createdAt), Self.time(entry.createdAt)])
+                          Self.time(entry.tokenExpiresAt), .text(State.issuing.rawValue), Self.time(entry.createdAt), Self.time(entry.createdAt),
+                          entry.policy.map { .text($0) } ?? .null, .int(Int64(entry.layers)), entry.parentTask.map { .text($0) } ?? .null])
                 try appendAudit("issuing", task: entry.taskID, detail: [
                     "purpose": entry.purpose, "subject": entry.subject, "jti": entry.jwtID ?? "", "policySha256": entry.policySHA256,
-                    "sessionName": entry.sessionName, "roleArn": entry.roleARN, "via": entry.via,
+                    "sessionName": entry.sessionName, "roleArn": entry.roleARN, "via": entry.via, "layers": String(entry.layers),
+                    "parentTask": entry.parentTask ?? "",
                 ], at: entry.createdAt)
             }
         } catch let refusal as Refusal {
@@ -186,6 +195,9 @@ public final class Ledger: @unchecked Sendable {
         entry.sessionID = row["session_id"]?.text
         entry.expiresAt = date(row["expires_at"])
         entry.updatedAt = date(row["updated_at"]) ?? entry.createdAt
+        entry.policy = row["policy"]?.text
+        entry.layers = Int(row["layers"]?.int ?? 0)
+        entry.parentTask = row["parent_task"]?.text
         return entry
     }
 

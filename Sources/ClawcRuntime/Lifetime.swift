@@ -11,8 +11,8 @@ public enum LifetimePolicy {
     /// AWS's default `MaxSessionDuration` for a role, used when the role's own is not configured.
     public static let defaultRoleMax = 3600
 
-    /// The margin added to an estimate: a quarter of it, at least a minute.
-    public static func margin(for estimate: Int) -> Int { max(60, (estimate + 3) / 4) }
+    /// The margin added to an estimate: a quarter of it, at least 30 seconds.
+    public static func margin(for estimate: Int) -> Int { max(30, (estimate + 3) / 4) }
 
     /// The lifetime for a task. `floor` is the issuing path's minimum (900 for web identity, 1 for scoped).
     public static func choose(

@@ -50,6 +50,8 @@ public struct STSError: Error, Sendable, CustomStringConvertible {
         case "PackedPolicyTooLarge": "the policy and session tags packed too large; narrow the task or drop session tags"
         case "AccessDenied": "the role's trust policy does not allow this token"
         case "ValidationError": "a parameter is out of range (duration, session name or role ARN)"
+        case "InsufficientSessionLifetime": "the scoped credential would outlive the caller's session; refresh the caller's session or shorten the task"
+        case "InvalidSubjectCredentials": "GetScopedCredentials needs the caller's temporary role-session credentials"
         default: nil
         }
     }

@@ -15,6 +15,8 @@ public struct Rule: Sendable {
 
 /// How long credentials for this purpose may live, in seconds.
 public struct Lifetime: Sendable {
+    /// The shortest credential worth issuing; a floor for paths that allow short lifetimes (scoped credentials).
+    public var minSeconds: Located<Int>?
     public var defaultSeconds: Located<Int>?
     public var maxSeconds: Located<Int>?
 }

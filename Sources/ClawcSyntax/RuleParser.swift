@@ -75,14 +75,20 @@ public enum SyntaxReader {
     }
 
     static func parseLifetime(_ node: Node, _ reader: inout NodeReader) -> Lifetime {
-        guard let fields = reader.fields(node, context: "`lifetime`", allowed: ["default", "max"]) else { return Lifetime() }
+        guard let fields = reader.fields(node, context: "`lifetime`", allowed: ["min", "default", "max"]) else { return Lifetime() }
         var lifetime = Lifetime()
+        lifetime.minSeconds = fields["min"].flatMap { duration($0.value, context: "`lifetime.min`", &reader) }
         lifetime.defaultSeconds = fields["default"].flatMap { duration($0.value, context: "`lifetime.default`", &reader) }
         lifetime.maxSeconds = fields["max"].flatMap { duration($0.value, context: "`lifetime.max`", &reader) }
-        for value in [lifetime.defaultSeconds, lifetime.maxSeconds].compactMap({ $0 }) where value.value < 1 || value.value > maxLifetimeSeconds {
+        for value in [lifetime.minSeconds, lifetime.defaultSeconds, lifetime.maxSeconds].compactMap({ $0 }) where value.value < 1 || value.value > maxLifetimeSeconds {
             reader.diagnostics.append(.error(
                 "invalid-lifetime", "lifetime \(DurationText.describe(value.value)) is outside 1s..12h", at: value.span,
                 help: "STS issues role sessions for at most 12 hours"))
+        }
+        if let low = lifetime.minSeconds, let high = lifetime.maxSeconds ?? lifetime.defaultSeconds, low.value > high.value {
+            reader.diagnostics.append(.error(
+                "invalid-lifetime", "`lifetime.min` (\(DurationText.describe(low.value))) is longer than the rule allows (\(DurationText.describe(high.value)))",
+                at: low.span))
         }
         if let d = lifetime.defaultSeconds, let m = lifetime.maxSeconds, d.value > m.value {
             reader.diagnostics.append(.error(

@@ -33,10 +33,25 @@ struct IssueCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Clock skew allowed on the token's times.", valueName: "SECONDS")) var leeway: Int = 60
     @Flag(name: .long, help: "Show on stderr how the policy, lifetime and session name were chosen (never secrets).") var explain = false
     @Flag(name: .long, help: "Record the issuance in the ledger only; leave the role's trust policy alone.") var noTrustPolicy = false
+    @Option(name: .long, help: "How to get the credential: web-identity (AssumeRoleWithWebIdentity with a workload token) or scoped (GetScopedCredentials from the caller's own session).")
+    var via: String = "web-identity"
+    @Option(name: .long, help: ArgumentHelp("With --via scoped: who asks, recorded in CloudTrail's ScopedSessionDescription.", valueName: "SUBJECT"))
+    var subject: String?
+    @Option(name: .long, help: ArgumentHelp("With --via scoped: the task whose scoped credentials the caller holds (a sub-agent chain).", valueName: "ID"))
+    var parentTask: String?
+    @Option(name: .long, help: ArgumentHelp("With --via scoped: when the caller's session ends (default: $AWS_CREDENTIAL_EXPIRATION).", valueName: "TIME"))
+    var callerExpiration: String?
     @OptionGroup var ledgerOptions: LedgerOptions
     @OptionGroup var catalogOptions: CatalogOptions
 
     func validate() throws {
+        guard via == "web-identity" || via == "scoped" else { throw ValidationError("--via must be web-identity or scoped, not `\(via)`") }
+        if via == "web-identity", parentTask != nil || subject != nil || callerExpiration != nil {
+            throw ValidationError("--parent-task, --subject and --caller-expiration go with --via scoped")
+        }
+        if let callerExpiration, AWSDate.parse(callerExpiration) == nil {
+            throw ValidationError("--caller-expiration must be an ISO 8601 time such as 2026-11-29T06:00:00Z")
+        }
         guard CredentialFormat(rawValue: format) != nil else {
             throw ValidationError("--format must be one of json, env, credential-process, not `\(format)`")
         }
@@ -53,6 +68,7 @@ struct IssueCommand: AsyncParsableCommand {
             Console.error("clawc: error: \(message) [\(code)]\nhelp: \(help)\n")
             throw ExitCode(1)
         }
+        if via == "scoped" { return try await runScoped(environment: environment, settings: settings, refuse: refuse) }
         guard let tokenPath = tokenFile ?? environment["AWS_WEB_IDENTITY_TOKEN_FILE"] else {
             try refuse("missing-token", "no workload token", "pass --token-file, or set AWS_WEB_IDENTITY_TOKEN_FILE")
         }
@@ -94,6 +110,37 @@ struct IssueCommand: AsyncParsableCommand {
             for warning in issuance.warnings where !(noTrustPolicy && warning.contains("no AWS credentials")) {
                 Console.error("clawc: warning: \(warning)\n")
             }
+        } catch {
+            Console.error(error.rendered)
+            throw ExitCode(error.exitCode)
+        }
+    }
+
+    /// `--via scoped`: GetScopedCredentials, signed with the caller's own temporary credentials.
+    func runScoped(environment: [String: String], settings: Settings, refuse: (String, String, String) throws -> Never) async throws {
+        guard let caller = AWSCredentials.fromEnvironment(environment) else {
+            try refuse("missing-credentials", "no AWS credentials to cut scoped credentials from", "set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN to the caller's role session")
+        }
+        guard let region = environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? settings.values["region"]?.value else {
+            try refuse("missing-region", "no AWS region: GetScopedCredentials is served on regional endpoints only", "set AWS_REGION, or `region` in clawc.yaml")
+        }
+        let endpointText = environment["AWS_ENDPOINT_URL_STS"] ?? environment["AWS_ENDPOINT_URL"] ?? "https://sts.\(region).amazonaws.com"
+        guard let endpoint = URL(string: endpointText), endpoint.host != "sts.amazonaws.com" else {
+            try refuse("global-endpoint", "`\(endpointText)` is STS's global endpoint, which does not serve GetScopedCredentials", "use the regional endpoint, https://sts.\(region).amazonaws.com")
+        }
+        let expiration = (callerExpiration ?? environment["AWS_CREDENTIAL_EXPIRATION"]).flatMap(AWSDate.parse)
+        var request = ScopedIssuer.Request(
+            rulesDirectory: rules, taskPath: task, caller: caller, callerExpiration: expiration,
+            subject: subject ?? "orchestrator", parentTask: parentTask)
+        request.maxChars = Compiler.defaultMaxChars
+        let issuer = ScopedIssuer(catalog: try catalogOptions.load(), sts: STSClient(endpoint: endpoint), ledger: try ledgerOptions.open(), region: region)
+        let explain = self.explain
+        do {
+            let issuance = try await issuer.issue(request) { line in
+                if explain { Console.error("explain: \(line)\n") }
+            }
+            Console.output((CredentialFormat(rawValue: format) ?? .json).render(issuance.credentials, sessionName: issuance.sessionName, taskID: issuance.taskID))
+            for warning in issuance.warnings { Console.error("clawc: warning: \(warning)\n") }
         } catch {
             Console.error(error.rendered)
             throw ExitCode(error.exitCode)
