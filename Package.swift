@@ -10,6 +10,8 @@ let package = Package(
         .executable(name: "clawc", targets: ["clawc"]),
         .library(name: "ClawcCompiler", targets: ["ClawcCompiler"]),
         .library(name: "ClawcCatalog", targets: ["ClawcCatalog"]),
+        .library(name: "ClawcSyntax", targets: ["ClawcSyntax"]),
+        .library(name: "ClawcPolicy", targets: ["ClawcPolicy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),

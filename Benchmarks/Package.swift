@@ -17,6 +17,8 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "ClawcCatalog", package: "clawc"),
                 .product(name: "ClawcCompiler", package: "clawc"),
+                .product(name: "ClawcSyntax", package: "clawc"),
+                .product(name: "ClawcPolicy", package: "clawc"),
             ],
             path: "Benchmarks/ClawcBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

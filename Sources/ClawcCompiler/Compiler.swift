@@ -57,17 +57,27 @@ public enum Compiler {
             return Outcome(json: nil, ir: nil, diagnostics: bag, explain: [], rule: nil, task: task)
         }
         let (lowered, lowerDiagnostics) = RuleLowering(catalog: catalog).lower(rule)
+        return run(rule: rule, lowered: lowered, lowerDiagnostics: lowerDiagnostics, task: task, catalog: catalog, maxChars: maxChars)
+    }
+
+    /// The passes and emission for a rule already checked and lowered.
+    static func run(rule: Rule, lowered: [IRStatement], lowerDiagnostics: [Diagnostic], task: Task, catalog: Catalog, maxChars: Int) -> Outcome {
+        var bag = DiagnosticBag()
         // Lint warnings belong to `clawc check`; a compile reports only what stops it.
         bag.add(contentsOf: lowerDiagnostics.filter { $0.severity == .error })
         if bag.hasErrors { return Outcome(json: nil, ir: nil, diagnostics: bag, explain: [], rule: rule, task: task) }
 
-        let envelope = Envelope.statements(for: rule, lowered: lowered)
         var ir = PolicyIR(statements: lowered)
         var context = PassContext(rule: rule, task: task, catalog: catalog, maxChars: maxChars)
+        #if DEBUG
+        // Debug builds prove after every pass that nothing grew: inside the rule's envelope, inside the step before.
+        let envelope = Envelope.statements(for: rule, lowered: lowered)
         var previous: [Statement]?
+        #endif
         for pass in Pipeline.passes {
             pass.run(&ir, &context)
             if context.diagnostics.contains(where: { $0.severity == .error }) { break }
+            #if DEBUG
             let current = ir.policy.statements
             assert(
                 grantsWithin(current, envelope, catalog: catalog, values: .outerIsPattern) == nil,
@@ -76,6 +86,7 @@ public enum Compiler {
                 assert(grantsWithin(current, previous, catalog: catalog, values: .exact) == nil, "pass \(pass.name) widened the policy")
             }
             previous = current
+            #endif
         }
         bag.add(contentsOf: context.diagnostics)
         if bag.hasErrors { return Outcome(json: nil, ir: nil, diagnostics: bag, explain: context.log, rule: rule, task: task) }
@@ -98,5 +109,35 @@ public enum Compiler {
         let glob = Glob(parts[1].lowercased())
         let names = service.actionNames.filter { glob.matches($0.lowercased()) }
         return names.isEmpty ? [action] : names.map { "\(service.prefix):\($0)" }
+    }
+}
+
+/// Rules parsed and lowered once, for compiling many tasks: what a long-running issuer or a benchmark keeps warm.
+public final class PreparedRules: @unchecked Sendable {
+    public let ruleSet: RuleSet
+    public let catalog: Catalog
+    private var lowered: [String: ([IRStatement], [Diagnostic])] = [:]
+    private let lock = NSLock()
+
+    public init(ruleSet: RuleSet, catalog: Catalog) {
+        self.ruleSet = ruleSet
+        self.catalog = catalog
+    }
+
+    /// Compiles one task; a rule is checked and lowered the first time a task of its purpose comes.
+    public func compile(task: Task, maxChars: Int = Compiler.defaultMaxChars) -> Compiler.Outcome {
+        guard let rule = ruleSet.rule(for: task.purpose.value) else {
+            return Compiler.compile(ruleSet: ruleSet, task: task, catalog: catalog, maxChars: maxChars)
+        }
+        lock.lock()
+        let cached = lowered[rule.purpose.value]
+        lock.unlock()
+        let entry = cached ?? RuleLowering(catalog: catalog).lower(rule)
+        if cached == nil {
+            lock.lock()
+            lowered[rule.purpose.value] = entry
+            lock.unlock()
+        }
+        return Compiler.run(rule: rule, lowered: entry.0, lowerDiagnostics: entry.1, task: task, catalog: catalog, maxChars: maxChars)
     }
 }

@@ -24,6 +24,12 @@ import Testing
         let second = Compiler.compile(rulesDirectory: Repo.path("rules"), taskPath: Repo.path("golden/\(taskFile)"), catalog: Repo.catalog)
         #expect(first.json == expected, "\(taskFile):\n\(first.rendered)")
         #expect(first.json == second.json, "output is byte-identical across runs")
+        // Warm: rules prepared once, the task compiled twice.
+        let ruleSet = try #require(RuleSet.load(directory: Repo.path("rules"), displayPath: "rules").0)
+        let prepared = PreparedRules(ruleSet: ruleSet, catalog: Repo.catalog)
+        let task = try #require(first.task)
+        #expect(prepared.compile(task: task).json == expected)
+        #expect(prepared.compile(task: task).json == expected)
         #expect(expected.hasSuffix("}\n") && !expected.hasSuffix("\n\n"))
     }
 }

