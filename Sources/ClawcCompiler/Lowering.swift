@@ -20,15 +20,19 @@ public struct RuleLowering {
     public func lower(_ rule: Rule) -> ([IRStatement], [Diagnostic]) {
         var diagnostics: [Diagnostic] = []
         var statements: [IRStatement] = []
+        // Per action: the resource types the rule's grants name for it, and where it was first written.
+        var namedTypes: [String: (types: Set<String>, info: Action, span: SourceSpan)] = [:]
         for (index, grant) in rule.grants.enumerated() {
             // Resource-type decisions use each pattern as written, with slots at a typical value.
             let envelopes = grant.resources.map { [Envelope.sample(for: $0, in: rule)] }
             var actions: [(name: String, info: Action, span: SourceSpan?)] = []
-            var explicit: [(name: String, info: Action, span: SourceSpan)] = []
             for action in grant.actions {
                 for resolved in resolve(action, &diagnostics) {
                     actions.append((resolved.0, resolved.1, action.span))
-                    explicit.append((resolved.0, resolved.1, action.span))
+                    let types = typesNamed(by: envelopes.flatMap { $0 }, service: serviceName(resolved.0))
+                    var known = namedTypes[resolved.0] ?? (types: [], info: resolved.1, span: action.span)
+                    known.types.formUnion(types)
+                    namedTypes[resolved.0] = known
                 }
             }
             for (service, levels) in grant.access {
@@ -65,6 +69,18 @@ public struct RuleLowering {
             statements.append(IRStatement(
                 grants: [index], sids: grant.sid.map { [$0.value] } ?? [], actions: names,
                 resources: grant.resources.map(\.source.value), conditions: conditions, narrowToTargets: grant.narrowToTargets))
+        }
+        // An action authorizes every resource it touches: if a required type is named by no grant, AWS refuses
+        // every request for it, whatever the grants say about the others (`ec2:RunInstances` needs its image,
+        // subnet, security group, ... as well as the instance).
+        for (name, known) in namedTypes.sorted(by: { $0.key < $1.key }) {
+            let required = Set(known.info.resources.filter(\.required).map(\.type))
+            let missing = required.subtracting(known.types).sorted()
+            guard !missing.isEmpty, !diagnostics.contains(where: { $0.severity == .error && $0.span?.start == known.span.start }) else { continue }
+            diagnostics.append(.error(
+                "required-resource-missing",
+                "`\(name)` also needs \(missing.map { "`\($0)`" }.joined(separator: ", ")), which no grant of this rule names, so AWS refuses every request for it",
+                at: known.span, help: "add a grant with `\(name)` on the ARN patterns of those resource types (or `*`)"))
         }
         return (statements, diagnostics)
     }
@@ -128,9 +144,12 @@ public struct RuleLowering {
                     help: guess.map { "did you mean `\($0)`?" } ?? "levels: `list`, `read`, `write`, `tagging`, `permissions-management`"))
             }
         }
+        let named = typesNamed(by: resources, service: info.prefix)
         return info.actionNames.compactMap { name in
             guard let action = info.actions[name], wanted.contains(action.access) else { return nil }
             guard resources.contains(where: { fitsResource(action, $0, service: info.prefix) }) else { return nil }
+            // Leave out actions that also need resource types the grant does not name: they could never succeed.
+            guard action.resources.filter(\.required).allSatisfy({ named.contains($0.type) }) else { return nil }
             return ("\(info.prefix):\(name)", action)
         }
     }
@@ -141,6 +160,17 @@ public struct RuleLowering {
         guard !action.resources.isEmpty, let info = try? catalog.service(service) else { return false }
         let types = Self.resourceTypes(of: pattern, in: info)
         return action.resources.contains { types.contains($0.type) }
+    }
+
+    /// Every resource type of `service` that one of `patterns` names (all of them for `*`).
+    func typesNamed(by patterns: [String], service: String) -> Set<String> {
+        guard let info = try? catalog.service(service) else { return [] }
+        var out = Set<String>()
+        for pattern in patterns {
+            if pattern == "*" { return Set(info.resourceTypes.keys) }
+            out.formUnion(Self.resourceTypes(of: pattern, in: info))
+        }
+        return out
     }
 
     /// The resource types of a service that a pattern names.
@@ -188,7 +218,6 @@ public struct RuleLowering {
         for condition in grant.conditions {
             let op = condition.op.value
             let base = ConditionOperator.base(op)
-            let optional = op.hasSuffix("IfExists") || base == "Null"
             var keyType: String?
             var missing: [(String, Action)] = []
             for (name, action) in actions {
@@ -198,23 +227,38 @@ public struct RuleLowering {
                     missing.append((name, action))
                 }
             }
-            if let (name, action) = missing.first, !optional {
-                if op.hasPrefix("ForAllValues:") {
-                    diagnostics.append(.error(
-                        "condition-always-true", "`\(condition.key.value)` is never in a `\(name)` request, so `\(op)` is always true and restricts nothing",
-                        at: condition.key.span, help: "use a key the action supports, or `ForAnyValue:`"))
-                } else {
-                    let names = missing.map { "`\($0.0)`" }
+            // A key absent from the request: positive operators fail (the grant allows nothing for that action);
+            // `...IfExists`, negated operators and `ForAllValues:` pass (the condition restricts nothing).
+            let passesWhenAbsent = op.hasSuffix("IfExists") || op.hasPrefix("ForAllValues:") || ConditionOperator.isNegated(base)
+            if base == "Null" {
+                // `Null` tests presence itself.
+            } else if passesWhenAbsent {
+                // `IfExists` says so on purpose: flag it only when no action carries the key. A negated operator or
+                // `ForAllValues:` that passes for some actions only because their requests lack the key is a trap.
+                let flagged = op.hasSuffix("IfExists") ? (missing.count == actions.count ? missing : []) : missing
+                if !flagged.isEmpty {
+                    let names = flagged.map { "`\($0.0)`" }
                     let shown = names.count > 3 ? names.prefix(3).joined(separator: ", ") + " and \(names.count - 3) more" : names.joined(separator: ", ")
-                    let consequence = missing.count == actions.count ? "this grant allows nothing" : "this grant allows nothing for \(missing.count == 1 ? "it" : "them")"
+                    let scope = flagged.count == actions.count ? "restricts nothing" : "restricts nothing for \(flagged.count == 1 ? "it" : "them")"
                     diagnostics.append(.error(
-                        "condition-never-matches",
-                        "`\(condition.key.value)` is never in a \(shown) request, so \(consequence)",
-                        at: condition.key.span, help: alternativeHelp(for: condition.key.value, action: name, info: action, resources: envelopes)))
+                        "condition-always-true", "`\(condition.key.value)` is never in a \(shown) request, so `\(op)` is always true and \(scope)",
+                        at: condition.key.span,
+                        help: "use a key the grant's actions carry, or move those actions to their own grant\(op.hasPrefix("ForAllValues:") ? ", or use `ForAnyValue:`" : "")"))
                 }
-                continue
+            } else if let (name, action) = missing.first {
+                let names = missing.map { "`\($0.0)`" }
+                let shown = names.count > 3 ? names.prefix(3).joined(separator: ", ") + " and \(names.count - 3) more" : names.joined(separator: ", ")
+                let consequence = missing.count == actions.count ? "this grant allows nothing" : "this grant allows nothing for \(missing.count == 1 ? "it" : "them")"
+                diagnostics.append(.error(
+                    "condition-never-matches",
+                    "`\(condition.key.value)` is never in a \(shown) request, so \(consequence)",
+                    at: condition.key.span, help: alternativeHelp(for: condition.key.value, action: name, info: action, resources: envelopes)))
             }
-            if let keyType, let opType = ConditionOperator.types[base], !Self.compatible(operator: opType, key: keyType) {
+            // The operator's type is checked even when some actions lack the key: that is a second, separate mistake.
+            if keyType == nil, let first = actions.first {
+                keyType = (try? catalog.service(serviceName(first.0)))?.flatMap { $0.keyType(condition.key.value) } ?? catalog.globalKeyType(condition.key.value)
+            }
+            if let keyType, let opType = ConditionOperator.types[base], !Self.compatible(operator: opType, key: keyType, name: condition.key.value) {
                 diagnostics.append(.error(
                     "condition-type-mismatch", "`\(op)` compares \(opType) values, but `\(condition.key.value)` holds \(keyType) values",
                     at: condition.op.span, help: Self.operatorHint(for: keyType).map { "use \($0)" }))
@@ -258,14 +302,16 @@ public struct RuleLowering {
         return keys.isEmpty ? "`\(action)` supports only global condition keys" : "`\(action)` supports: \(Set(keys).sorted().map { "`\(shown($0))`" }.joined(separator: ", "))"
     }
 
-    static func compatible(operator op: String, key: String) -> Bool {
+    static func compatible(operator op: String, key: String, name: String) -> Bool {
         let scalar = key.hasPrefix("ArrayOf") ? String(key.dropFirst("ArrayOf".count)) : key
         switch op {
         case "Null": return true
+        // String operators work on ARN values too; ARN operators only on ARN keys.
         case "String": return ["String", "ARN"].contains(scalar)
-        case "ARN": return ["ARN", "String"].contains(scalar)
-        case "Numeric": return ["Numeric", "Long", "Integer"].contains(scalar)
-        case "Date": return ["Date", "Numeric"].contains(scalar)
+        case "ARN": return scalar == "ARN"
+        // `aws:EpochTime` is documented as both Date and Numeric.
+        case "Numeric": return ["Numeric", "Long", "Integer"].contains(scalar) || name.lowercased() == "aws:epochtime"
+        case "Date": return scalar == "Date"
         case "Bool": return ["Bool", "Boolean"].contains(scalar)
         case "IPAddress": return ["IPAddress", "IpAddress"].contains(scalar)
         case "Binary": return ["Binary"].contains(scalar)

@@ -102,6 +102,11 @@ public enum ConditionOperator {
         return String(name)
     }
 
+    /// Operators that pass when the value differs (`StringNotEquals`, `NotIpAddress`, ...), and so also when the key is absent.
+    public static func isNegated(_ base: String) -> Bool {
+        base.contains("Not") && base != "Null"
+    }
+
     public static func isKnown(_ name: String) -> Bool {
         let base = base(name)
         if base == "Null" && name != "Null" { return false }

@@ -49,6 +49,8 @@ import Testing
         ("  - actions: [s3:ListBucket]\n    resources: [\"arn:aws:s3:::b/*\"]\n", "resource-type-mismatch", "works on"),
         ("  - actions: [ec2:DescribeInstances]\n    resources: [\"arn:aws:ec2:*:*:instance/*\"]\n", "resource-type-mismatch", "only honours"),
         ("  - actions: [s3:GetObject]\n    resources: [\"arn:aws:s3:::b/*\"]\n    when: {ForAllValues:StringEquals: {aws:TagKeys: [a]}}\n", "condition-always-true", "ForAnyValue"),
+        ("  - actions: [s3:GetObject]\n    resources: [\"arn:aws:s3:::b/*\"]\n    when: {StringEqualsIfExists: {aws:RequestTag/x: y}}\n", "condition-always-true", "restricts nothing"),
+        ("  - actions: [ec2:RunInstances]\n    resources: [\"arn:aws:ec2:*:*:instance/*\"]\n", "required-resource-missing", "add a grant"),
         ("  - access: {s3: [reed]}\n    resources: [\"arn:aws:s3:::b/*\"]\n", "unknown-access-level", "did you mean `read`?"),
     ])
     func findings(grant: String, code: String, help: String) throws {
@@ -65,7 +67,7 @@ import Testing
                   StringEquals: {s3:ExistingObjectTag/team: a, aws:ResourceTag/team: a, aws:PrincipalTag/team: a}
                   IpAddress: {aws:SourceIp: 10.0.0.0/8}
                   Bool: {aws:SecureTransport: "true"}
-                  StringEqualsIfExists: {aws:RequestTag/x: y}
+                  StringEqualsIfExists: {s3:ExistingObjectTag/x: y}
             """
         let outcome = try compile(rules: Self.rule(grant + "\n"), task: Self.task)
         #expect(outcome.json != nil, "\(outcome.rendered)")
