@@ -19,9 +19,22 @@ final class Peers: @unchecked Sendable {
     }
 
     private init() throws {
+        let (process, stdin, object) = try Self.launch("Tests/peers/peers.py")
+        guard let sts = object["sts"].flatMap(URL.init(string:)), let issuer = object["issuer"].flatMap(URL.init(string:)) else {
+            process.terminate()
+            throw PeersError(description: "Tests/peers/peers.py did not start (install Tests/peers/requirements.txt): got `\(object)`")
+        }
+        self.sts = sts
+        self.issuer = issuer
+        self.process = process
+        self.stdin = stdin
+    }
+
+    /// Starts a peer script and reads its first stdout line, a JSON object of addresses.
+    static func launch(_ script: String) throws -> (Process, Pipe, [String: String]) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Repo.path("Tests/peers/peers.py")]
+        process.arguments = ["python3", Repo.path(script)]
         let stdin = Pipe(), stdout = Pipe()
         process.standardInput = stdin
         process.standardOutput = stdout
@@ -37,16 +50,11 @@ final class Peers: @unchecked Sendable {
             if byte == Data("\n".utf8) { break }
             line.append(byte)
         }
-        guard let object = try? JSONSerialization.jsonObject(with: line) as? [String: String],
-            let sts = object["sts"].flatMap(URL.init(string:)), let issuer = object["issuer"].flatMap(URL.init(string:))
-        else {
+        guard let object = try? JSONSerialization.jsonObject(with: line) as? [String: String] else {
             process.terminate()
-            throw PeersError(description: "Tests/peers/peers.py did not start (install Tests/peers/requirements.txt): got `\(String(decoding: line, as: UTF8.self))`")
+            throw PeersError(description: "\(script) did not start: got `\(String(decoding: line, as: UTF8.self))`")
         }
-        self.sts = sts
-        self.issuer = issuer
-        self.process = process
-        self.stdin = stdin
+        return (process, stdin, object)
     }
 
     static func get() throws -> Peers { try shared.get() }
@@ -86,5 +94,44 @@ final class Peers: @unchecked Sendable {
 
     final class ResultBox: @unchecked Sendable {
         var result: Result<Data, Error> = .failure(PeersError(description: "not run"))
+    }
+}
+
+/// The local STS endpoint for `GetScopedCredentials` (`Tests/peers/scoped_sts.py`, on botocore 1.44.8's model).
+final class ScopedPeer: @unchecked Sendable {
+    let url: URL
+    private let process: Process
+    private let stdin: Pipe
+
+    static let shared: Result<ScopedPeer, Peers.PeersError> = Result { try ScopedPeer() }.mapError { $0 as? Peers.PeersError ?? Peers.PeersError(description: "\($0)") }
+
+    private init() throws {
+        let (process, stdin, object) = try Peers.launch("Tests/peers/scoped_sts.py")
+        guard let url = object["scoped_sts"].flatMap(URL.init(string:)) else {
+            process.terminate()
+            throw Peers.PeersError(description: "Tests/peers/scoped_sts.py did not start: got `\(object)`")
+        }
+        self.url = url
+        self.process = process
+        self.stdin = stdin
+    }
+
+    static func get() throws -> ScopedPeer { try shared.get() }
+
+    /// A caller session registered with the endpoint: the orchestrator's own role session.
+    func session(arn: String = "arn:aws:sts::123456789012:assumed-role/orchestrator/orch-1", expiresIn: Int = 3600, longTerm: Bool = false) throws -> [String: String] {
+        var request = URLRequest(url: url.appendingPathComponent("control/session"))
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = try JSONSerialization.data(withJSONObject: ["arn": arn, "expires_in": expiresIn, "long_term": longTerm])
+        let data = try Peers.send(request)
+        return (try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]).compactMapValues { $0 as? String }
+    }
+
+    /// Every GetScopedCredentials call the endpoint received.
+    func calls() throws -> [[String: Any]] {
+        let data = try Peers.send(URLRequest(url: url.appendingPathComponent("control/calls")))
+        let object = try JSONSerialization.jsonObject(with: data)
+        return (object as? [[String: Any]]) ?? ((object as? [String: Any])?["calls"] as? [[String: Any]]) ?? []
     }
 }
