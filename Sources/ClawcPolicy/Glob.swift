@@ -33,6 +33,16 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
         // `self`'s literal prefix must be a prefix of it; the same holds for suffixes. Cheap, and rules out most pairs.
         if !other.literalPrefix.starts(with: literalPrefix) { return false }
         if !other.literalSuffix.reversed().starts(with: literalSuffix.reversed()) { return false }
+        // Fast path for the common ARN shape `literal-prefix*`: after reading the prefix, `self` must be at a point
+        // from which only `*`s remain. Sound either way; when it does not apply, the general search decides.
+        if let first = other.scalars.firstIndex(where: { $0 == "*" || $0 == "?" }), other.scalars[first...].allSatisfy({ $0 == "*" }) {
+            var state = closure([0])
+            for scalar in other.scalars[..<first] {
+                state = step(state, scalar)
+                if state.isEmpty { return false }
+            }
+            if state.contains(where: { $0 < scalars.count && scalars[$0...].allSatisfy { $0 == "*" } }) { return true }
+        }
         return counterexample(in: other) == nil
     }
 

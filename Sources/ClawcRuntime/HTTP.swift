@@ -36,15 +36,6 @@ public struct HTTPClient: Sendable {
         return try await send(request)
     }
 
-    public func postForm(_ url: URL, _ fields: [(String, String)], headers: [String: String] = [:]) async throws(Failure) -> Response {
-        var request = URLRequest(url: url, timeoutInterval: timeout)
-        request.httpMethod = "POST"
-        request.setValue("application/x-www-form-urlencoded; charset=utf-8", forHTTPHeaderField: "Content-Type")
-        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
-        request.httpBody = Data(FormEncoding.encode(fields).utf8)
-        return try await send(request)
-    }
-
     public func send(_ request: URLRequest) async throws(Failure) -> Response {
         let url = request.url?.absoluteString ?? "?"
         let configuration = URLSessionConfiguration.ephemeral

@@ -65,25 +65,8 @@ public struct IAMClient: Sendable {
     }
 
     func call(_ fields: [(String, String)]) async throws(STSError) -> [String: String] {
-        let body = Data(FormEncoding.encode(fields + [("Version", "2010-05-08")]).utf8)
-        let contentType = "application/x-www-form-urlencoded; charset=utf-8"
-        let signed = SigV4.sign(
-            SigV4.Request(method: "POST", url: endpoint, headers: ["Content-Type": contentType], body: body),
-            credentials: credentials, region: signingRegion, service: "iam", date: Date())
-        var request = URLRequest(url: endpoint, timeoutInterval: http.timeout)
-        request.httpMethod = "POST"
-        request.setValue(contentType, forHTTPHeaderField: "Content-Type")
-        for (name, value) in signed { request.setValue(value, forHTTPHeaderField: name) }
-        request.httpBody = body
-        let response: HTTPClient.Response
-        do { response = try await http.send(request) } catch {
-            throw STSError(code: "Unreachable", message: error.description, httpStatus: 0, isUpstreamFailure: true)
-        }
-        let values = XMLFields.parse(response.body)
-        guard response.status == 200 else {
-            throw STSError(code: values["Code"] ?? "HTTP\(response.status)", message: values["Message"] ?? "IAM answered HTTP \(response.status)",
-                           httpStatus: response.status, isUpstreamFailure: response.status >= 500 || response.status == 0)
-        }
-        return values
+        try await QueryProtocol.send(
+            endpoint: endpoint, http: http, fields: fields + [("Version", "2010-05-08")],
+            signing: .init(credentials: credentials, region: signingRegion, service: "iam"))
     }
 }

@@ -59,12 +59,8 @@ public struct Revoker: Sendable {
                 try await iam.updateAssumeRolePolicy(name, document: updated)
                 return try TrustPolicy.revokedTaskIDs(in: updated)
             }
-        } catch let failure as RevocationFailure {
-            throw failure
-        } catch let error as STSError {
-            throw RevocationFailure(code: "iam-error", message: "IAM \(error.code): \(error.message)", upstream: error.isUpstreamFailure)
         } catch {
-            throw RevocationFailure(code: "iam-error", message: "\(error)", upstream: false)
+            throw Self.failure(from: error)
         }
     }
 
@@ -95,12 +91,17 @@ public struct Revoker: Sendable {
                         sid: "RevokeOlderSessions", condition: ["DateLessThan": ["aws:TokenIssueTime": AWSDate.format(date)]]))
                 }
             }
-        } catch let failure as RevocationFailure {
-            throw failure
-        } catch let error as STSError {
-            throw RevocationFailure(code: "iam-error", message: "IAM \(error.code): \(error.message)", upstream: error.isUpstreamFailure)
         } catch {
-            throw RevocationFailure(code: "iam-error", message: "\(error)", upstream: false)
+            throw Self.failure(from: error)
+        }
+    }
+
+    /// Any error of an IAM edit, as a revocation failure.
+    static func failure(from error: any Error) -> RevocationFailure {
+        switch error {
+        case let failure as RevocationFailure: failure
+        case let error as STSError: RevocationFailure(code: "iam-error", message: "IAM \(error.code): \(error.message)", upstream: error.isUpstreamFailure)
+        default: RevocationFailure(code: "iam-error", message: "\(error)", upstream: false)
         }
     }
 

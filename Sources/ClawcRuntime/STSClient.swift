@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
@@ -98,12 +101,12 @@ public struct STSClient: Sendable {
     }
 
     /// Sends one query call, retrying throttling and server errors with full-jitter exponential backoff.
-    func call(_ fields: [(String, String)], result: String, headers: [String: String] = [:]) async throws(STSError) -> [String: String] {
+    func call(_ fields: [(String, String)], result: String, signing: QueryProtocol.Signing? = nil) async throws(STSError) -> [String: String] {
         var attempt = 0
         while true {
             attempt += 1
             do {
-                return try await once(fields, result: result, headers: headers)
+                return try await QueryProtocol.send(endpoint: endpoint, http: http, fields: fields, signing: signing)
             } catch {
                 guard error.isRetryable, attempt < maxAttempts else { throw error }
                 let cap = baseDelay * pow(2, Double(attempt - 1))
@@ -111,22 +114,6 @@ public struct STSClient: Sendable {
                 try? await Task.sleep(nanoseconds: UInt64(delay * 1_000_000_000))
             }
         }
-    }
-
-    func once(_ fields: [(String, String)], result: String, headers: [String: String]) async throws(STSError) -> [String: String] {
-        let response: HTTPClient.Response
-        do {
-            response = try await http.postForm(endpoint, fields, headers: headers)
-        } catch {
-            throw STSError(code: "Unreachable", message: error.description, httpStatus: 0, isUpstreamFailure: true)
-        }
-        let values = XMLFields.parse(response.body)
-        guard response.status == 200 else {
-            let code = values["Code"] ?? "HTTP\(response.status)"
-            let message = values["Message"] ?? "STS answered HTTP \(response.status)"
-            throw STSError(code: code, message: message, httpStatus: response.status, isUpstreamFailure: response.status >= 500)
-        }
-        return values
     }
 
     static func credentials(from values: [String: String]) throws(STSError) -> TemporaryCredentials {
@@ -138,6 +125,48 @@ public struct STSClient: Sendable {
         return TemporaryCredentials(
             accessKeyID: key, secretAccessKey: secret, sessionToken: token, expiration: expiration,
             assumedRoleARN: values["Arn"], assumedRoleID: values["AssumedRoleId"])
+    }
+}
+
+/// AWS's query protocol: a form-encoded POST, optionally SigV4-signed, answered with XML.
+public enum QueryProtocol {
+    /// Who signs a request, for which region and service.
+    public struct Signing: Sendable {
+        public var credentials: AWSCredentials
+        public var region: String
+        public var service: String
+
+        public init(credentials: AWSCredentials, region: String, service: String) {
+            self.credentials = credentials
+            self.region = region
+            self.service = service
+        }
+    }
+
+    /// One request; the answer's elements by name, or the AWS error it carried.
+    public static func send(endpoint: URL, http: HTTPClient, fields: [(String, String)], signing: Signing?) async throws(STSError) -> [String: String] {
+        let body = Data(FormEncoding.encode(fields).utf8)
+        let contentType = "application/x-www-form-urlencoded; charset=utf-8"
+        var request = URLRequest(url: endpoint, timeoutInterval: http.timeout)
+        request.httpMethod = "POST"
+        request.setValue(contentType, forHTTPHeaderField: "Content-Type")
+        if let signing {
+            let signed = SigV4.sign(
+                SigV4.Request(method: "POST", url: endpoint, headers: ["Content-Type": contentType], body: body),
+                credentials: signing.credentials, region: signing.region, service: signing.service, date: Date())
+            for (name, value) in signed { request.setValue(value, forHTTPHeaderField: name) }
+        }
+        request.httpBody = body
+        let response: HTTPClient.Response
+        do { response = try await http.send(request) } catch {
+            throw STSError(code: "Unreachable", message: error.description, httpStatus: 0, isUpstreamFailure: true)
+        }
+        let values = XMLFields.parse(response.body)
+        guard response.status == 200 else {
+            throw STSError(code: values["Code"] ?? "HTTP\(response.status)", message: values["Message"] ?? "AWS answered HTTP \(response.status)",
+                           httpStatus: response.status, isUpstreamFailure: response.status >= 500 || response.status == 0)
+        }
+        return values
     }
 }
 

@@ -28,39 +28,7 @@ extension STSClient {
             ("Action", "GetScopedCredentials"), ("Version", "2011-06-15"), ("Policy", request.policy),
             ("DurationSeconds", String(request.durationSeconds)), ("ScopedSessionDescription", request.description),
         ]
-        let body = Data(FormEncoding.encode(fields).utf8)
-        let contentType = "application/x-www-form-urlencoded; charset=utf-8"
-        let signed = SigV4.sign(
-            SigV4.Request(method: "POST", url: endpoint, headers: ["Content-Type": contentType], body: body),
-            credentials: caller, region: region, service: "sts", date: Date())
-        var values: [String: String] = [:]
-        var attempt = 0
-        while true {
-            attempt += 1
-            var urlRequest = URLRequest(url: endpoint, timeoutInterval: http.timeout)
-            urlRequest.httpMethod = "POST"
-            urlRequest.setValue(contentType, forHTTPHeaderField: "Content-Type")
-            for (name, value) in signed { urlRequest.setValue(value, forHTTPHeaderField: name) }
-            urlRequest.httpBody = body
-            do {
-                let response: HTTPClient.Response
-                do { response = try await http.send(urlRequest) } catch {
-                    throw STSError(code: "Unreachable", message: error.description, httpStatus: 0, isUpstreamFailure: true)
-                }
-                values = XMLFields.parse(response.body)
-                guard response.status == 200 else {
-                    throw STSError(code: values["Code"] ?? "HTTP\(response.status)", message: values["Message"] ?? "STS answered HTTP \(response.status)",
-                                   httpStatus: response.status, isUpstreamFailure: response.status >= 500)
-                }
-                break
-            } catch let error as STSError {
-                guard error.isRetryable, attempt < maxAttempts else { throw error }
-                let delay = Double.random(in: 0...min(baseDelay * pow(2, Double(attempt - 1)), 3))
-                try? await Task.sleep(nanoseconds: UInt64(delay * 1_000_000_000))
-            } catch {
-                throw STSError(code: "Unexpected", message: "\(error)", httpStatus: 0, isUpstreamFailure: true)
-            }
-        }
+        let values = try await call(fields, result: "GetScopedCredentialsResult", signing: .init(credentials: caller, region: region, service: "sts"))
         return ScopedSession(
             credentials: try Self.credentials(from: values), scopedSessionID: values["ScopedSessionId"], arn: values["Arn"],
             scopedPoliciesCount: values["ScopedPoliciesCount"].flatMap { Int($0) })
