@@ -90,7 +90,7 @@ public enum Compiler {
         }
         bag.add(contentsOf: context.diagnostics)
         if bag.hasErrors { return Outcome(json: nil, ir: nil, diagnostics: bag, explain: context.log, rule: rule, task: task) }
-        return Outcome(json: PolicyJSON.emit(ir.policy) + "\n", ir: ir, diagnostics: bag, explain: context.log, rule: rule, task: task)
+        return Outcome(json: (ir.emitted ?? PolicyJSON.emit(ir.policy)) + "\n", ir: ir, diagnostics: bag, explain: context.log, rule: rule, task: task)
     }
 
     /// The first grant of `inner` that `outer` does not cover, expanding action wildcards through the catalog.

@@ -16,13 +16,31 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
 
     /// Whether the concrete string `value` is matched by this pattern.
     public func matches(_ value: String) -> Bool {
-        let t = Array(value.unicodeScalars)
-        var state = closure([0])
-        for scalar in t {
-            state = step(state, scalar)
-            if state.isEmpty { return false }
+        Self.matches(pattern: scalars[...], Array(value.unicodeScalars)[...])
+    }
+
+    /// Wildcard matching with one backtrack point per `*` (linear in practice, no allocation).
+    static func matches(pattern p: ArraySlice<Unicode.Scalar>, _ t: ArraySlice<Unicode.Scalar>) -> Bool {
+        var pi = p.startIndex, ti = t.startIndex
+        var star = -1, resume = t.startIndex
+        while ti < t.endIndex {
+            if pi < p.endIndex, p[pi] == "?" || (p[pi] != "*" && p[pi] == t[ti]) {
+                pi += 1
+                ti += 1
+            } else if pi < p.endIndex, p[pi] == "*" {
+                star = pi
+                resume = ti
+                pi += 1
+            } else if star >= 0 {
+                pi = star + 1
+                resume += 1
+                ti = resume
+            } else {
+                return false
+            }
         }
-        return state.contains(scalars.count)
+        while pi < p.endIndex, p[pi] == "*" { pi += 1 }
+        return pi == p.endIndex
     }
 
     /// Whether every string that `other` matches is matched by `self`.
@@ -33,15 +51,13 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
         // `self`'s literal prefix must be a prefix of it; the same holds for suffixes. Cheap, and rules out most pairs.
         if !other.literalPrefix.starts(with: literalPrefix) { return false }
         if !other.literalSuffix.reversed().starts(with: literalSuffix.reversed()) { return false }
-        // Fast path for the common ARN shape `literal-prefix*`: after reading the prefix, `self` must be at a point
-        // from which only `*`s remain. Sound either way; when it does not apply, the general search decides.
-        if let first = other.scalars.firstIndex(where: { $0 == "*" || $0 == "?" }), other.scalars[first...].allSatisfy({ $0 == "*" }) {
-            var state = closure([0])
-            for scalar in other.scalars[..<first] {
-                state = step(state, scalar)
-                if state.isEmpty { return false }
-            }
-            if state.contains(where: { $0 < scalars.count && scalars[$0...].allSatisfy { $0 == "*" } }) { return true }
+        // Fast path for the common ARN shape: `other` is `literal*` and `self` ends in `*`. Then every
+        // `literal·w` is matched iff `literal` is (a match of `literal` extends to any `w` through the final `*`,
+        // and `w` empty is one of the cases). Exact, and no search.
+        if scalars.last == "*", let first = other.scalars.firstIndex(where: { $0 == "*" || $0 == "?" }),
+            other.scalars[first...].allSatisfy({ $0 == "*" })
+        {
+            return Self.matches(pattern: scalars[...], other.scalars[..<first])
         }
         return counterexample(in: other) == nil
     }

@@ -41,7 +41,9 @@ public enum PolicyJSON {
 
     /// Sorted, de-duplicated values: a string for one, an array for more.
     static func list(_ values: [String]) -> String {
-        let sorted = Array(Set(values)).sorted(by: scalarOrder)
+        // The passes hand over sorted, unique lists; sort only what is not.
+        let ordered = zip(values, values.dropFirst()).allSatisfy { scalarOrder($0, $1) }
+        let sorted = ordered ? values : Array(Set(values)).sorted(by: scalarOrder)
         if sorted.count == 1 { return string(sorted[0]) }
         return "[" + sorted.map(string).joined(separator: ",") + "]"
     }
@@ -53,6 +55,10 @@ public enum PolicyJSON {
 
     /// A JSON string literal; `"`, `\` and control characters escaped, nothing else.
     public static func string(_ value: String) -> String {
+        // Nearly every value needs no escaping: check the bytes and copy it whole.
+        if value.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+            return "\"" + value + "\""
+        }
         var out = "\""
         for scalar in value.unicodeScalars {
             switch scalar {

@@ -28,8 +28,9 @@ public struct ActionCanonicalization: Pass {
         let parts = action.split(separator: ":", maxSplits: 1).map(String.init)
         guard parts.count == 2 else { return action }
         let prefix = parts[0].lowercased()
-        if let service = try? context.catalog.service(prefix), let name = service.canonicalName(parts[1]) {
-            return "\(prefix):\(name)"
+        if let service = try? context.catalog.service(prefix) {
+            if service.actions[parts[1]] != nil && prefix == parts[0] { return action }
+            if let name = service.canonicalName(parts[1]) { return "\(prefix):\(name)" }
         }
         return "\(prefix):\(parts[1])"
     }

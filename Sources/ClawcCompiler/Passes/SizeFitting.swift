@@ -17,9 +17,11 @@ public struct SizeFitting: Pass {
     public init() {}
 
     public func run(_ ir: inout PolicyIR, _ context: inout PassContext) {
-        var size = PolicyJSON.size(ir.policy)
+        let text = PolicyJSON.emit(ir.policy)
+        var size = text.unicodeScalars.count
         if size <= context.maxChars {
             context.note(name, "\(size) characters, limit \(context.maxChars): fits")
+            ir.emitted = text
             return
         }
         ir.dropSids = true
