@@ -23,7 +23,7 @@ let package = Package(
         .target(name: "ClawcDiagnostics"),
         .target(name: "ClawcSyntax", dependencies: ["ClawcDiagnostics", .product(name: "Yams", package: "Yams")]),
         .target(name: "ClawcCatalog", dependencies: ["ClawcDiagnostics"], resources: [.copy("Resources/catalog")]),
-        .target(name: "ClawcPolicy", dependencies: ["ClawcDiagnostics", "ClawcCatalog"]),
+        .target(name: "ClawcPolicy", dependencies: ["ClawcDiagnostics", "ClawcSyntax", "ClawcCatalog"]),
         .target(name: "ClawcCompiler", dependencies: ["ClawcDiagnostics", "ClawcSyntax", "ClawcCatalog", "ClawcPolicy"]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "ClawcRuntime", dependencies: [

@@ -1,3 +1,5 @@
+import ClawcSyntax
+
 /// An IAM wildcard pattern (`*` any run of characters, `?` exactly one), as in ARNs and `StringLike` values.
 ///
 /// Containment between two patterns is decided exactly: `a.contains(b)` holds iff every string `b` matches,
@@ -16,31 +18,18 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
 
     /// Whether the concrete string `value` is matched by this pattern.
     public func matches(_ value: String) -> Bool {
-        Self.matches(pattern: scalars[...], Array(value.unicodeScalars)[...])
+        Wildcard.matches(pattern: scalars[...], Array(value.unicodeScalars)[...])
     }
 
-    /// Wildcard matching with one backtrack point per `*` (linear in practice, no allocation).
-    static func matches(pattern p: ArraySlice<Unicode.Scalar>, _ t: ArraySlice<Unicode.Scalar>) -> Bool {
-        var pi = p.startIndex, ti = t.startIndex
-        var star = -1, resume = t.startIndex
-        while ti < t.endIndex {
-            if pi < p.endIndex, p[pi] == "?" || (p[pi] != "*" && p[pi] == t[ti]) {
-                pi += 1
-                ti += 1
-            } else if pi < p.endIndex, p[pi] == "*" {
-                star = pi
-                resume = ti
-                pi += 1
-            } else if star >= 0 {
-                pi = star + 1
-                resume += 1
-                ti = resume
-            } else {
-                return false
-            }
+    /// The same answer as `matches`, by simulating the pattern's automaton: an independent implementation the
+    /// tests compare against.
+    func matchesByAutomaton(_ value: String) -> Bool {
+        var state = closure([0])
+        for scalar in value.unicodeScalars {
+            state = step(state, scalar)
+            if state.isEmpty { return false }
         }
-        while pi < p.endIndex, p[pi] == "*" { pi += 1 }
-        return pi == p.endIndex
+        return state.contains(scalars.count)
     }
 
     /// Whether every string that `other` matches is matched by `self`.
@@ -57,7 +46,7 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
         if scalars.last == "*", let first = other.scalars.firstIndex(where: { $0 == "*" || $0 == "?" }),
             other.scalars[first...].allSatisfy({ $0 == "*" })
         {
-            return Self.matches(pattern: scalars[...], other.scalars[..<first])
+            return Wildcard.matches(pattern: scalars[...], other.scalars[..<first])
         }
         return counterexample(in: other) == nil
     }

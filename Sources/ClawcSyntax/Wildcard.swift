@@ -2,21 +2,30 @@
 public enum Wildcard {
     /// Whether `text` is in the language of `pattern`: `*` any run of characters (including none), `?` one.
     public static func matches(pattern: String, _ text: String) -> Bool {
-        let p = Array(pattern.unicodeScalars), t = Array(text.unicodeScalars)
-        var pi = 0, ti = 0
-        var star = -1, resume = 0
-        while ti < t.count {
-            if pi < p.count, p[pi] == "?" || (p[pi] != "*" && p[pi] == t[ti]) {
-                pi += 1; ti += 1
-            } else if pi < p.count, p[pi] == "*" {
-                star = pi; resume = ti; pi += 1
+        matches(pattern: Array(pattern.unicodeScalars)[...], Array(text.unicodeScalars)[...])
+    }
+
+    /// The same on scalar slices, with one backtrack point per `*` (linear in practice, no allocation).
+    public static func matches(pattern p: ArraySlice<Unicode.Scalar>, _ t: ArraySlice<Unicode.Scalar>) -> Bool {
+        var pi = p.startIndex, ti = t.startIndex
+        var star = -1, resume = t.startIndex
+        while ti < t.endIndex {
+            if pi < p.endIndex, p[pi] == "?" || (p[pi] != "*" && p[pi] == t[ti]) {
+                pi += 1
+                ti += 1
+            } else if pi < p.endIndex, p[pi] == "*" {
+                star = pi
+                resume = ti
+                pi += 1
             } else if star >= 0 {
-                pi = star + 1; resume += 1; ti = resume
+                pi = star + 1
+                resume += 1
+                ti = resume
             } else {
                 return false
             }
         }
-        while pi < p.count, p[pi] == "*" { pi += 1 }
-        return pi == p.count
+        while pi < p.endIndex, p[pi] == "*" { pi += 1 }
+        return pi == p.endIndex
     }
 }
