@@ -10,8 +10,23 @@ import ClawcSyntax
 /// hold their slots; the slot-filling pass replaces them.
 public struct RuleLowering {
     public let catalog: Catalog
+    /// Resource types by (service, pattern): the same few patterns are asked about for every action of a grant.
+    private let typeCache = TypeCache()
 
     public init(catalog: Catalog) { self.catalog = catalog }
+
+    final class TypeCache: @unchecked Sendable {
+        var entries: [String: Set<String>] = [:]
+    }
+
+    /// `resourceTypes(of:in:)`, remembered for this lowering.
+    func cachedResourceTypes(of pattern: String, in service: Service) -> Set<String> {
+        let key = service.prefix + "\u{0}" + pattern
+        if let hit = typeCache.entries[key] { return hit }
+        let types = Self.resourceTypes(of: pattern, in: service)
+        typeCache.entries[key] = types
+        return types
+    }
 
     /// Access levels as written in rules, and as the catalog names them.
     static let accessLevels = ["list": "List", "read": "Read", "write": "Write", "tagging": "Tagging", "permissions-management": "Permissions management"]
@@ -158,7 +173,7 @@ public struct RuleLowering {
     func fitsResource(_ action: Action, _ pattern: String, service: String) -> Bool {
         if pattern == "*" { return true }
         guard !action.resources.isEmpty, let info = try? catalog.service(service) else { return false }
-        let types = Self.resourceTypes(of: pattern, in: info)
+        let types = cachedResourceTypes(of: pattern, in: info)
         return action.resources.contains { types.contains($0.type) }
     }
 
@@ -168,7 +183,7 @@ public struct RuleLowering {
         var out = Set<String>()
         for pattern in patterns {
             if pattern == "*" { return Set(info.resourceTypes.keys) }
-            out.formUnion(Self.resourceTypes(of: pattern, in: info))
+            out.formUnion(cachedResourceTypes(of: pattern, in: info))
         }
         return out
     }
@@ -273,7 +288,7 @@ public struct RuleLowering {
         let tagFamilies = ["aws:requesttag/", "aws:resourcetag/", "aws:tagkeys"]
         if !tagFamilies.contains(where: { lowered.hasPrefix($0) }), let type = catalog.globalKeyType(key) { return type }
         var supported = action.conditionKeys
-        let named = info.map { service in resources.map { $0 == "*" ? Set(service.resourceTypes.keys) : Self.resourceTypes(of: $0, in: service) } } ?? []
+        let named = info.map { service in resources.map { $0 == "*" ? Set(service.resourceTypes.keys) : cachedResourceTypes(of: $0, in: service) } } ?? []
         for ref in action.resources {
             guard let type = info?.resourceTypes[ref.type] else { continue }
             if !named.contains(where: { $0.contains(ref.type) }) { continue }

@@ -94,7 +94,9 @@ public struct SizeFitting: Pass {
                     let stem = String(name.prefix(length)).lowercased()
                     let matched = all.filter { $0.lowercased().hasPrefix(stem) }
                     if matched.allSatisfy({ have.contains($0.lowercased()) }) {
-                        if matched.count > 1 { chosen = String(name.prefix(length)) + "*" }
+                        // Even one action can be shortened to its shortest unique prefix (`ec2:sto*`): the wildcard
+                        // still matches nothing the statement does not grant, and `clawc check` re-expands it.
+                        if length + 1 < name.count { chosen = String(name.prefix(length)) + "*" }
                         matched.forEach { covered.insert($0.lowercased()) }
                         break
                     }
