@@ -18,7 +18,7 @@ public final class Catalog: @unchecked Sendable {
         let url = directory.appendingPathComponent("index.json")
         guard let data = try? Data(contentsOf: url) else { throw .unreadable(url.path) }
         do {
-            index = try JSONDecoder().decode(CatalogIndex.self, from: data)
+            index = try CatalogIndex(decoding: data)
         } catch {
             throw .malformed(url.path, String(describing: error))
         }
@@ -86,11 +86,41 @@ public struct CatalogIndex: Decodable, Sendable {
         public var name: String
         public var file: String
     }
+
+    /// Reads `index.json` with `JSONSerialization` (faster than `Decodable` for a file read on every cold run).
+    init(decoding data: Data) throws {
+        guard let root = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let format = root["format"] as? Int, let source = root["source"] as? String,
+            let version = root["sourceVersion"] as? String, let services = root["services"] as? [String: Any]
+        else { throw CatalogFormatError(what: "index.json lacks `format`, `source`, `sourceVersion` or `services`") }
+        self.format = format
+        self.source = source
+        self.sourceVersion = version
+        var entries: [String: Entry] = [:]
+        for (prefix, value) in services {
+            guard let fields = value as? [String: Any], let name = fields["name"] as? String, let file = fields["file"] as? String else {
+                throw CatalogFormatError(what: "service `\(prefix)` in index.json lacks `name` or `file`")
+            }
+            entries[prefix] = Entry(name: name, file: file)
+        }
+        self.services = entries
+        var keys: [String: KeyInfo] = [:]
+        for (key, value) in root["globalConditionKeys"] as? [String: Any] ?? [:] {
+            keys[key] = KeyInfo(type: (value as? [String: Any])?["type"] as? String ?? "String")
+        }
+        self.globalConditionKeys = keys
+    }
 }
 
 /// A condition key's type as the service authorization reference gives it: `String`, `ARN`, `ArrayOfString`, ...
 public struct KeyInfo: Decodable, Sendable {
     public var type: String
+}
+
+/// A catalog file that does not have the documented shape.
+struct CatalogFormatError: Error, CustomStringConvertible {
+    var what: String
+    var description: String { what }
 }
 
 /// One AWS service's actions, resource types and condition keys.
@@ -103,21 +133,44 @@ public struct Service: Sendable {
     /// Lowercased action name → canonical name.
     private var canonicalNames: [String: String]
 
+    /// Reads a service file. `JSONSerialization` and hand-built values: several times faster than `Decodable`
+    /// here, which matters because a cold `clawc compile` reads two or three of these files.
     init(decoding data: Data) throws {
-        struct Raw: Decodable {
-            var prefix: String
-            var name: String
-            var actions: [String: Action]
-            var resourceTypes: [String: ResourceType]?
-            var conditionKeys: [String: KeyInfo]?
+        guard let root = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let prefix = root["prefix"] as? String, let name = root["name"] as? String,
+            let rawActions = root["actions"] as? [String: Any]
+        else { throw CatalogFormatError(what: "a service file lacks `prefix`, `name` or `actions`") }
+        self.prefix = prefix
+        self.name = name
+        var actions: [String: Action] = [:]
+        actions.reserveCapacity(rawActions.count)
+        for (actionName, value) in rawActions {
+            guard let fields = value as? [String: Any], let access = fields["access"] as? String else {
+                throw CatalogFormatError(what: "action `\(actionName)` has no access level")
+            }
+            let resources = (fields["resources"] as? [[String: Any]] ?? []).compactMap { ref -> Action.ResourceRef? in
+                guard let type = ref["type"] as? String else { return nil }
+                return Action.ResourceRef(type: type, required: ref["required"] as? Bool ?? false, conditionKeys: ref["conditionKeys"] as? [String])
+            }
+            actions[actionName] = Action(
+                access: access, resources: resources, conditionKeys: fields["conditionKeys"] as? [String] ?? [],
+                dependentActions: fields["dependentActions"] as? [String] ?? [])
         }
-        let raw = try JSONDecoder().decode(Raw.self, from: data)
-        prefix = raw.prefix
-        name = raw.name
-        actions = raw.actions
-        resourceTypes = raw.resourceTypes ?? [:]
-        conditionKeys = raw.conditionKeys ?? [:]
-        canonicalNames = Dictionary(raw.actions.keys.map { ($0.lowercased(), $0) }, uniquingKeysWith: { a, b in a < b ? a : b })
+        self.actions = actions
+        var resourceTypes: [String: ResourceType] = [:]
+        for (typeName, value) in root["resourceTypes"] as? [String: Any] ?? [:] {
+            guard let fields = value as? [String: Any], let arn = fields["arn"] as? String else {
+                throw CatalogFormatError(what: "resource type `\(typeName)` has no ARN format")
+            }
+            resourceTypes[typeName] = ResourceType(arn: arn, conditionKeys: fields["conditionKeys"] as? [String] ?? [])
+        }
+        self.resourceTypes = resourceTypes
+        var keys: [String: KeyInfo] = [:]
+        for (key, value) in root["conditionKeys"] as? [String: Any] ?? [:] {
+            keys[key] = KeyInfo(type: (value as? [String: Any])?["type"] as? String ?? "String")
+        }
+        self.conditionKeys = keys
+        canonicalNames = Dictionary(actions.keys.map { ($0.lowercased(), $0) }, uniquingKeysWith: { a, b in a < b ? a : b })
     }
 
     /// The canonical name of an action (`getobject` → `GetObject`); nil when the service has no such action.
@@ -147,6 +200,13 @@ public struct Action: Decodable, Sendable {
         public var conditionKeys: [String]?
     }
 
+    init(access: String, resources: [ResourceRef], conditionKeys: [String], dependentActions: [String]) {
+        self.access = access
+        self.resources = resources
+        self.conditionKeys = conditionKeys
+        self.dependentActions = dependentActions
+    }
+
     enum CodingKeys: String, CodingKey { case access, resources, conditionKeys, dependentActions }
 
     public init(from decoder: Decoder) throws {
@@ -164,6 +224,11 @@ public struct ResourceType: Decodable, Sendable {
     public var conditionKeys: [String]
 
     enum CodingKeys: String, CodingKey { case arn, conditionKeys }
+
+    init(arn: String, conditionKeys: [String]) {
+        self.arn = arn
+        self.conditionKeys = conditionKeys
+    }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
