@@ -54,6 +54,9 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peer_lifetime import exit_when_stdin_closes, never_outlive_parent  # noqa: E402
+
 HOST = "127.0.0.1"
 DEFAULT_AUDIENCE = "sts.amazonaws.com"
 DEFAULT_SUBJECT = "system:serviceaccount:agents:log-bot"
@@ -412,39 +415,11 @@ def make_handler(issuer: Issuer, recorder: StsRecorder) -> type[BaseHTTPRequestH
     return Handler
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Lifetime: never outlive the parent
-# --------------------------------------------------------------------------------------------------------------
-
-
-def exit_now(*_: Any) -> None:
-    os._exit(0)
-
-
-def watch_stdin() -> None:
-    try:
-        while os.read(0, 65536):
-            pass
-    except OSError:
-        pass
-    os._exit(0)
-
-
-def watch_parent(parent: int) -> None:
-    while True:
-        time.sleep(0.5)
-        if os.getppid() != parent:
-            os._exit(0)
-
-
 def serve() -> None:
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="peers: %(name)s: %(message)s")
     for noisy in ("werkzeug", "moto", "botocore", "boto3", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.INFO if os.environ.get("PEERS_VERBOSE") else logging.ERROR)
-    signal.signal(signal.SIGTERM, exit_now)
-    signal.signal(signal.SIGINT, exit_now)
-    parent = os.getppid()
-    threading.Thread(target=watch_parent, args=(parent,), daemon=True, name="parent-watch").start()
+    never_outlive_parent()
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -472,7 +447,7 @@ def serve() -> None:
     sys.stdout = sys.stderr
     log.info("sts %s, issuer %s", f"http://{HOST}:{moto_port}", issuer.url)
 
-    threading.Thread(target=watch_stdin, daemon=True, name="stdin-watch").start()
+    exit_when_stdin_closes()
     forever = threading.Event()
     while True:
         forever.wait(3600)

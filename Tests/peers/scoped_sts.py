@@ -66,6 +66,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peer_lifetime import exit_when_stdin_closes, never_outlive_parent  # noqa: E402
+
 HOST = "127.0.0.1"
 BOTOCORE_VERSION = "1.44.8"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -853,36 +856,8 @@ def make_handler(sts: ScopedSts, registry: Registry) -> type[BaseHTTPRequestHand
     return Handler
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Lifetime: never outlive the parent (as peers.py)
-# --------------------------------------------------------------------------------------------------------------
-
-
-def exit_now(*_: Any) -> None:
-    os._exit(0)
-
-
-def watch_stdin() -> None:
-    try:
-        while os.read(0, 65536):
-            pass
-    except OSError:
-        pass
-    os._exit(0)
-
-
-def watch_parent(parent: int) -> None:
-    while True:
-        time.sleep(0.5)
-        if os.getppid() != parent:
-            os._exit(0)
-
-
 def serve(botocore_dir: Path) -> None:
-    signal.signal(signal.SIGTERM, exit_now)
-    signal.signal(signal.SIGINT, exit_now)
-    parent = os.getppid()
-    threading.Thread(target=watch_parent, args=(parent,), daemon=True, name="parent-watch").start()
+    never_outlive_parent()
     started = time.monotonic()
     botocore = ensure_botocore(botocore_dir)
     model = load_sts_model(botocore)
@@ -898,7 +873,7 @@ def serve(botocore_dir: Path) -> None:
     sys.stdout = sys.stderr
     log.info("scoped_sts %s: botocore %s from %s, ready in %.2f s", url, botocore.__version__,
              Path(botocore.__file__).parent, time.monotonic() - started)
-    threading.Thread(target=watch_stdin, daemon=True, name="stdin-watch").start()
+    exit_when_stdin_closes()
     forever = threading.Event()
     while True:
         forever.wait(3600)
