@@ -78,7 +78,7 @@ public actor JWKSCache {
     let http: HTTPClient
     private var entries: [String: (jwks: JWKS, fetched: Date)] = [:]
 
-    public init(ttl: TimeInterval = 300, http: HTTPClient = HTTPClient(timeout: 5, maxBytes: 256 * 1024)) {
+    public init(ttl: TimeInterval = 300, http: HTTPClient = HTTPClient(timeout: 10, maxBytes: 256 * 1024)) {
         self.ttl = ttl
         self.http = http
     }
