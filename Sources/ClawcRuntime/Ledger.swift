@@ -94,22 +94,34 @@ public final class Ledger: @unchecked Sendable {
         self.path = path
         do {
             database = try SQLiteDatabase(path: path)
-            try database.execute("PRAGMA journal_mode=WAL")
-            try database.execute("PRAGMA synchronous=FULL")
-            try database.execute("""
-                CREATE TABLE IF NOT EXISTS issuance (
-                    task_id TEXT PRIMARY KEY, jti TEXT UNIQUE, purpose TEXT NOT NULL, subject TEXT NOT NULL,
-                    policy_sha256 TEXT NOT NULL, session_name TEXT NOT NULL, role_arn TEXT NOT NULL, via TEXT NOT NULL,
-                    access_key_id TEXT, session_id TEXT, expires_at INTEGER, token_expires_at INTEGER,
-                    state TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
-                    policy TEXT, layers INTEGER NOT NULL DEFAULT 0, parent_task TEXT);
-                CREATE TABLE IF NOT EXISTS audit (
-                    seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, event TEXT NOT NULL, task_id TEXT,
-                    detail TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
-                """)
         } catch {
             throw .storage(error.description)
         }
+        // Many processes may open a new ledger at once. Switching to WAL and creating the tables take locks that
+        // SQLite's busy handler does not always wait for, so the setup itself is retried for a while.
+        do {
+            try database.retryingWhileBusy(attempts: 200) { () throws(SQLiteDatabase.Failure) in try setUp() }
+        } catch {
+            throw .storage(error.description)
+        }
+    }
+
+    private func setUp() throws(SQLiteDatabase.Failure) {
+        if try database.query("PRAGMA journal_mode").first?["journal_mode"]?.text?.lowercased() != "wal" {
+            try database.execute("PRAGMA journal_mode=WAL")
+        }
+        try database.execute("PRAGMA synchronous=FULL")
+        try database.execute("""
+            CREATE TABLE IF NOT EXISTS issuance (
+                task_id TEXT PRIMARY KEY, jti TEXT UNIQUE, purpose TEXT NOT NULL, subject TEXT NOT NULL,
+                policy_sha256 TEXT NOT NULL, session_name TEXT NOT NULL, role_arn TEXT NOT NULL, via TEXT NOT NULL,
+                access_key_id TEXT, session_id TEXT, expires_at INTEGER, token_expires_at INTEGER,
+                state TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+                policy TEXT, layers INTEGER NOT NULL DEFAULT 0, parent_task TEXT);
+            CREATE TABLE IF NOT EXISTS audit (
+                seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, event TEXT NOT NULL, task_id TEXT,
+                detail TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
+            """)
     }
 
     /// Writes the `issuing` row, or refuses: a task or token seen before. A `failed` row of the same task is replaced.

@@ -11,6 +11,8 @@ final class SQLiteDatabase {
         var description: String { "SQLite error \(code): \(message)" }
         /// A constraint failed: a unique task ID or token ID was already taken.
         var isConstraint: Bool { code & 0xFF == SQLITE_CONSTRAINT }
+        /// Another connection holds a lock.
+        var isBusy: Bool { code & 0xFF == SQLITE_BUSY || code & 0xFF == SQLITE_LOCKED }
     }
 
     enum Value {
@@ -79,7 +81,9 @@ final class SQLiteDatabase {
 
     /// Runs `body` in a write transaction taken at once (`BEGIN IMMEDIATE`), so writers queue instead of racing.
     func transaction<T>(_ body: () throws -> T) throws -> T {
-        try execute("BEGIN IMMEDIATE")
+        // The busy handler covers most waits; in WAL mode SQLite can still answer BUSY at once (during recovery
+        // or a checkpoint), so starting the transaction is retried for a few seconds too.
+        try retryingWhileBusy(attempts: 300) { () throws(Failure) in try execute("BEGIN IMMEDIATE") }
         do {
             let result = try body()
             try execute("COMMIT")
@@ -87,6 +91,24 @@ final class SQLiteDatabase {
         } catch {
             try? execute("ROLLBACK")
             throw error
+        }
+    }
+
+    /// Runs `body`, again after a short random pause each time it fails because another connection holds a lock.
+    func retryingWhileBusy(attempts: Int, _ body: () throws(Failure) -> Void) throws(Failure) {
+        var attempt = 0
+        while true {
+            let outcome: Failure?
+            do {
+                try body()
+                outcome = nil
+            } catch {
+                outcome = error
+            }
+            guard let failure = outcome else { return }
+            attempt += 1
+            guard failure.isBusy, attempt < attempts else { throw failure }
+            usleep(useconds_t(10_000 + Int.random(in: 0..<20_000)))
         }
     }
 

@@ -71,6 +71,21 @@ import Testing
         #expect(run.stdout.isEmpty)
     }
 
+    /// 50 processes opening one new ledger at once: each must wait for the others' setup, none may fail.
+    @Test func fiftyProcessesOpenANewLedgerAtOnce() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let ledger = dir.appendingPathComponent("ledger.sqlite").path
+        let runs = try await withThrowingTaskGroup(of: ProcessRun.self) { group in
+            for _ in 0..<50 {
+                group.addTask { try runClawc(["audit", "verify", "--ledger", ledger]) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let failed = runs.filter { $0.status != 0 }
+        #expect(failed.isEmpty, "\(failed.map(\.stderr).prefix(3))")
+    }
+
     @Test func helpExitsZero() throws {
         let run = try Self.run(["compile", "--help"])
         #expect(run.status == 0)
