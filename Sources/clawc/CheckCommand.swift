@@ -8,9 +8,9 @@ struct CheckCommand: ParsableCommand {
         commandName: "check",
         abstract: "Lint every rule, compile every golden case, compare with the reviewed policies, and prove containment.",
         discussion: """
-            For each `<case>.task.yaml` (or `.task.json`) under the golden folder, the compiled policy must equal
-            `<case>.policy.json` byte for byte, and both must grant nothing outside the rule's envelope. A mismatch
-            is shown as the access it adds and removes. `--update` rewrites the reviewed files instead (and says which).
+            For each `<case>.task.yaml` (or `.task.json`) under the golden folder, the compiled policy must equal \
+            `<case>.policy.json` byte for byte, and both must grant nothing outside the rule's envelope. A mismatch \
+            is shown as the access it adds and removes. `--update` rewrites the reviewed files instead (and says which). \
             Exit 0 when all is good, 1 otherwise.
             """
     )

@@ -9,7 +9,7 @@ struct Clawc: AsyncParsableCommand {
         commandName: "clawc",
         abstract: "Compile scope rules into least-privilege AWS session policies for AI-agent tasks.",
         discussion: """
-            Exit codes: 0 success, 1 diagnostics or refusal, 2 usage error, 3 upstream failure.
+            Exit codes: 0 success, 1 diagnostics or refusal, 2 usage error, 3 upstream failure. \
             Diagnostics go to stderr as `path:line:col: error: message [code]`; stdout carries only results.
             """,
         version: "0.1.0",

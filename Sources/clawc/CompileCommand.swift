@@ -27,7 +27,7 @@ struct CompileCommand: ParsableCommand {
         commandName: "compile",
         abstract: "Compile the session policy for one task.",
         discussion: """
-            Prints the policy JSON (minified, one trailing newline) on stdout. On any problem prints located
+            Prints the policy JSON (minified, one trailing newline) on stdout. On any problem prints located \
             diagnostics on stderr, nothing on stdout, and exits 1.
             """
     )

@@ -9,12 +9,17 @@ struct IssueCommand: AsyncParsableCommand {
         commandName: "issue",
         abstract: "Exchange a workload OIDC token for task-scoped STS credentials.",
         discussion: """
-            Compiles the task's policy, validates the token (issuer, audience, expiry, RS256/ES256 signature against
-            the issuer's published keys), chooses a lifetime from the task's estimate within the rule's and the
-            role's bounds, names the session `<subject>@<task ID>`, and calls STS AssumeRoleWithWebIdentity.
-            Defaults follow AWS: AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN, AWS_REGION, AWS_ENDPOINT_URL_STS and
-            AWS_ENDPOINT_URL; `issuer`, `audience`, `roleArn` and `region` may also be set in `rules/clawc.yaml`.
+            Compiles the task's policy, validates the token (issuer, audience, expiry, RS256/ES256 signature against \
+            the issuer's published keys), chooses a lifetime from the task's estimate within the rule's and the \
+            role's bounds, names the session `<subject>@<task ID>`, and calls STS AssumeRoleWithWebIdentity. \
+            Defaults follow AWS: AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN, AWS_REGION, AWS_ENDPOINT_URL_STS and \
+            AWS_ENDPOINT_URL; `issuer`, `audience`, `roleArn` and `region` may also be set in `rules/clawc.yaml`. \
             Credentials go to stdout only. Exit 0 issued, 1 refused, 3 STS unavailable.
+
+            With `--via scoped` the credential is cut from the caller's own role session by STS \
+            GetScopedCredentials instead: no token, lifetimes of seconds to minutes, and sub-agent chains with \
+            `--parent-task`. Either way the issuance is recorded in the ledger (`--ledger` or CLAWC_LEDGER) first, \
+            and a task gets one credential.
             """
     )
 

@@ -46,9 +46,9 @@ struct RevokeCommand: AsyncParsableCommand {
         commandName: "revoke",
         abstract: "Cut a task's live session, or every session of a role issued before a time.",
         discussion: """
-            `--task ID` adds the session's `aws:userid` (`<role-id>:<session-name>`) to a Deny in the role's inline
-            policy `ClawcRevokedSessions`. `--role ARN --before TIME` writes the inline policy `AWSRevokeOlderSessions`,
-            denying every session whose `aws:TokenIssueTime` is earlier, as AWS's own "revoke active sessions" does.
+            `--task ID` adds the session's `aws:userid` (`<role-id>:<session-name>`) to a Deny in the role's inline \
+            policy `ClawcRevokedSessions`. `--role ARN --before TIME` writes the inline policy `AWSRevokeOlderSessions`, \
+            denying every session whose `aws:TokenIssueTime` is earlier, as AWS's own "revoke active sessions" does. \
             IAM applies either within seconds to minutes. Exit 0 done, 1 refused, 3 IAM unavailable.
             """
     )
@@ -107,8 +107,8 @@ struct SweepCommand: AsyncParsableCommand {
         commandName: "sweep",
         abstract: "Retry pending revocations, prune expired trust-policy entries, report stale issuing rows.",
         discussion: """
-            Safe from cron and twice at once: trust-policy edits are serialized by a lock beside the ledger.
-            An entry is pruned from a role's Deny list only when both its session and the token it was issued for
+            Safe from cron and twice at once: trust-policy edits are serialized by a lock beside the ledger. \
+            An entry is pruned from a role's Deny list only when both its session and the token it was issued for \
             have expired; the ledger keeps refusing the task ID after that. Exit 0 done, 1 refused, 3 IAM unavailable.
             """
     )
@@ -190,7 +190,7 @@ struct EmitCommand: ParsableCommand {
             commandName: "trust-policy",
             abstract: "Print the starting trust policy for a role clawc issues sessions of.",
             discussion: """
-                The Allow trusts the OIDC provider for the audience and requires a `TaskID` session tag; the Deny
+                The Allow trusts the OIDC provider for the audience and requires a `TaskID` session tag; the Deny \
                 (`ClawcRevokedTasks`) is the list `clawc issue` adds each issued task ID to.
                 """)
 

@@ -86,6 +86,22 @@ import Testing
         #expect(failed.isEmpty, "\(failed.map(\.stderr).prefix(3))")
     }
 
+    /// Help text is part of the product: snapshot it. `CLAWC_RECORD=1` writes the snapshots anew; review the diff.
+    @Test(arguments: [[], ["compile"], ["check"], ["diff"], ["issue"], ["revoke"], ["sweep"], ["audit", "verify"], ["emit", "trust-policy"]])
+    func helpMatchesItsSnapshot(command: [String]) throws {
+        let run = try Self.run(command + ["--help"])
+        #expect(run.status == 0)
+        let name = command.isEmpty ? "clawc" : command.joined(separator: "-")
+        let path = Repo.path("Tests/ClawcTests/CorpusSamples/help/\(name).txt")
+        if ProcessInfo.processInfo.environment["CLAWC_RECORD"] == "1" {
+            try FileManager.default.createDirectory(atPath: Repo.path("Tests/ClawcTests/CorpusSamples/help"), withIntermediateDirectories: true)
+            try run.stdout.write(toFile: path, atomically: true, encoding: .utf8)
+            return
+        }
+        let expected = try? String(contentsOfFile: path, encoding: .utf8)
+        #expect(run.stdout == expected, "help for `\(name)` changed; run with CLAWC_RECORD=1 and review:\n\(run.stdout)")
+    }
+
     @Test func helpExitsZero() throws {
         let run = try Self.run(["compile", "--help"])
         #expect(run.status == 0)
