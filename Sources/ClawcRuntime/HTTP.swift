@@ -3,7 +3,8 @@ import Foundation
 import FoundationNetworking
 #endif
 
-/// A small HTTP client over URLSession: bounded time and size, no redirects followed across hosts.
+/// A small HTTP client over URLSession: bounded time and size, and no redirects followed (a 3xx is an answer like
+/// any other non-200, so an issuer's keys or an STS answer can't be fetched from somewhere else).
 public struct HTTPClient: Sendable {
     public var timeout: TimeInterval
     public var maxBytes: Int
@@ -41,7 +42,7 @@ public struct HTTPClient: Sendable {
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = timeout
         configuration.timeoutIntervalForResource = timeout
-        let session = URLSession(configuration: configuration)
+        let session = URLSession(configuration: configuration, delegate: NoRedirects(), delegateQueue: nil)
         defer { session.finishTasksAndInvalidate() }
         do {
             let (data, response) = try await session.data(for: request)
@@ -82,5 +83,15 @@ public enum EndpointPolicy {
         guard let scheme = url.scheme?.lowercased(), let host = url.host?.lowercased() else { return false }
         if scheme == "https" { return true }
         return scheme == "http" && ["127.0.0.1", "::1", "[::1]", "localhost"].contains(host)
+    }
+}
+
+/// Refuses every redirect: the 3xx response itself is returned.
+final class NoRedirects: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
+    func urlSession(
+        _ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+        newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void
+    ) {
+        completionHandler(nil)
     }
 }

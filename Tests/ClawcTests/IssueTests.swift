@@ -124,7 +124,7 @@ extension PeerSuites {
         #expect(run.stderr.contains("[token-too-large]"), "\(run.stderr)")
     }
 
-    @Test(arguments: ["down", "garbage"])
+    @Test(arguments: ["down", "garbage", "redirect"])
     func aBrokenJWKSEndpointRefuses(mode: String) throws {
         let token = try peers.mint()
         _ = try peers.control("jwks-mode", ["mode": mode])

@@ -345,10 +345,18 @@ def make_handler(issuer: Issuer, recorder: StsRecorder) -> type[BaseHTTPRequestH
                 if state is None:
                     return
                 mode, cache_control = state
-                if mode == "garbage":
+                if mode == "redirect":
+                    # A redirect to a path that does serve the keys: a client that follows it would succeed.
+                    self.send_response(302)
+                    self.send_header("Location", issuer.url + "/jwks-target")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                elif mode == "garbage":
                     self.send(200, b"\x00\xffthis is <not> json {{{\n", "application/json", cache_control)
                 else:
                     self.send(200, json.dumps(issuer.jwks()).encode("utf-8"), "application/json", cache_control)
+            elif path == "/jwks-target":
+                self.send(200, json.dumps(issuer.jwks()).encode("utf-8"), "application/json", "no-store")
             elif path == "/rsa-public.pem":
                 self.send(200, issuer.rsa_public_pem(), "application/x-pem-file", "no-store")
             elif path == "/stats":
@@ -399,7 +407,7 @@ def make_handler(issuer: Issuer, recorder: StsRecorder) -> type[BaseHTTPRequestH
                     self.send_json(200, {"kid": issuer.rotate(bool(body.get("keep_old", False)))})
                 elif path == "/jwks-mode":
                     mode = body.get("mode")
-                    if mode not in ("normal", "down", "garbage", "slow"):
+                    if mode not in ("normal", "down", "garbage", "slow", "redirect"):
                         raise ValueError(f"unknown mode {mode!r}")
                     issuer.set_mode(mode, body.get("delay"), body.get("cache_control"))
                     self.send_json(200, {"mode": mode})
