@@ -22,8 +22,8 @@ not finish within `--timeout` seconds is a miss. See docs/parliament.md.
 
 Needs Python 3.11 and parliament==1.6.4 importable by the interpreter that runs this script:
 
-    python3 -m venv /tmp/pvenv && /tmp/pvenv/bin/pip install parliament==1.6.4
-    . /tmp/pvenv/bin/activate
+    python3 -m venv .build/parliament-venv && .build/parliament-venv/bin/pip install parliament==1.6.4
+    . .build/parliament-venv/bin/activate
     python3 Tests/peers/parliament_compare.py --clawc .build/debug/clawc
 
 Prints `parliament-compare: N cases, M misses, K known differences` (M: cases with a miss; K: cases whose only
@@ -774,8 +774,8 @@ def main() -> int:
             import parliament
         except ImportError:
             print(f"parliament-compare: parliament is not importable by {sys.executable}; install it with "
-                  f"`python3 -m venv /tmp/pvenv && /tmp/pvenv/bin/pip install parliament=={PARLIAMENT_VERSION}` "
-                  "and run this script with /tmp/pvenv/bin/python", file=sys.stderr)
+                  f"`python3 -m venv .build/parliament-venv && .build/parliament-venv/bin/pip install parliament=={PARLIAMENT_VERSION}` "
+                  "and run this script with .build/parliament-venv/bin/python", file=sys.stderr)
             return 2
     if parliament.__version__ != PARLIAMENT_VERSION:
         print(f"parliament-compare: need parliament {PARLIAMENT_VERSION}, found {parliament.__version__}",
