@@ -133,7 +133,7 @@ public struct WebIdentityIssuer: Sendable {
         explain("session name: \(sessionName)")
 
         // 4. The ledger, before STS: a task or token seen before is refused here, across processes.
-        let policyHash = SHA256.hash(data: Data(policy.utf8)).map { String(format: "%02x", $0) }.joined()
+        let policyHash = Hex.sha256(policy)
         let entry = Ledger.Entry(
             taskID: task.taskId.value, purpose: rule.purpose.value, subject: claims.subject, jwtID: claims.jwtID,
             policySHA256: policyHash, sessionName: sessionName, roleARN: configuration.roleARN, via: "web-identity",

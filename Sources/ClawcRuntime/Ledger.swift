@@ -244,7 +244,7 @@ public final class Ledger: @unchecked Sendable {
 
     static func recordHash(seq: Int64, at: Int64, event: String, task: String?, detail: String, prev: String) -> String {
         let text = [String(seq), String(at), event, task ?? "", detail, prev].joined(separator: "\n")
-        return SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        return Hex.sha256(text)
     }
 
     /// The outcome of walking the audit chain.

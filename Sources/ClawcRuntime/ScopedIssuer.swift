@@ -154,7 +154,7 @@ public struct ScopedIssuer: Sendable {
 
         let description = Self.description(purpose: rule.purpose.value, taskID: task.taskId.value, subject: request.subject)
         explain("scoped session description: \(description)")
-        let policyHash = SHA256.hash(data: Data(policy.utf8)).map { String(format: "%02x", $0) }.joined()
+        let policyHash = Hex.sha256(policy)
         var entry = Ledger.Entry(
             taskID: task.taskId.value, purpose: rule.purpose.value, subject: request.subject, jwtID: nil, policySHA256: policyHash,
             sessionName: description, roleARN: "", via: "scoped", tokenExpiresAt: nil, now: now)

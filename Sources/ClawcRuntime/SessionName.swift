@@ -16,7 +16,7 @@ public enum SessionName {
         let encoded = encode(subject)
         let whole = "\(encoded)@\(taskID)"
         if whole.count <= maxLength { return whole }
-        let digest = SHA256.hash(data: Data(subject.utf8)).prefix(4).map { String(format: "%02x", $0) }.joined()
+        let digest = String(Hex.sha256(subject).prefix(8))
         let room = maxLength - taskID.count - 1 - 1 - digest.count  // "@", "+", hash
         guard room >= 0 else {
             // A task ID of 55 or more characters leaves no room; the ID alone stays unique per task.

@@ -54,19 +54,19 @@ public enum SigV4 {
         let signedNames = headers.keys.sorted()
         let canonicalHeaders = signedNames.map { "\($0):\(trimmed(headers[$0] ?? ""))\n" }.joined()
         let signedHeaders = signedNames.joined(separator: ";")
-        let payloadHash = hex(SHA256.hash(data: request.body))
+        let payloadHash = Hex.string(SHA256.hash(data: request.body))
         let canonicalRequest = [
             request.method.uppercased(), canonicalPath(request.url), canonicalQuery(request.url),
             canonicalHeaders, signedHeaders, payloadHash,
         ].joined(separator: "\n")
         let scope = "\(day)/\(region)/\(service)/aws4_request"
-        let stringToSign = ["AWS4-HMAC-SHA256", amzDate, scope, hex(SHA256.hash(data: Data(canonicalRequest.utf8)))].joined(separator: "\n")
+        let stringToSign = ["AWS4-HMAC-SHA256", amzDate, scope, Hex.sha256(canonicalRequest)].joined(separator: "\n")
 
         var key = SymmetricKey(data: Data("AWS4\(credentials.secretAccessKey)".utf8))
         for part in [day, region, service, "aws4_request"] {
             key = SymmetricKey(data: Data(HMAC<SHA256>.authenticationCode(for: Data(part.utf8), using: key)))
         }
-        let signature = hex(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: key))
+        let signature = Hex.string(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: key))
         var out: [String: String] = [
             "Authorization": "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)",
             "X-Amz-Date": amzDate,
@@ -129,7 +129,4 @@ public enum SigV4 {
         return pairs.sorted { $0.0 == $1.0 ? $0.1 < $1.1 : $0.0 < $1.0 }.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
     }
 
-    static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-        digest.map { String(format: "%02x", $0) }.joined()
-    }
 }
