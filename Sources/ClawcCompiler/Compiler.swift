@@ -69,29 +69,79 @@ public enum Compiler {
 
         var ir = PolicyIR(statements: lowered)
         var context = PassContext(rule: rule, task: task, catalog: catalog, maxChars: maxChars)
-        #if DEBUG
-        // Debug builds prove after every pass that nothing grew: inside the rule's envelope, inside the step before.
+        let hooks = Compiler.hooks
         let envelope = Envelope.statements(for: rule, lowered: lowered)
+        #if DEBUG
+        // Debug builds also prove after every pass that nothing grew: inside the rule's envelope, inside the step
+        // before. A failure names the pass.
         var previous: [Statement]?
+        let checkEachPass = hooks?.checkEachPass ?? true
         #endif
-        for pass in Pipeline.passes {
+        for pass in Pipeline.passes + (hooks?.extraPasses ?? []) {
             pass.run(&ir, &context)
             if context.diagnostics.contains(where: { $0.severity == .error }) { break }
             #if DEBUG
+            guard checkEachPass else { continue }
             let current = ir.policy.statements
-            assert(
-                grantsWithin(current, envelope, catalog: catalog, values: .outerIsPattern) == nil,
-                "pass \(pass.name) produced a grant outside the rule's envelope")
-            if let previous {
-                assert(grantsWithin(current, previous, catalog: catalog, values: .exact) == nil, "pass \(pass.name) widened the policy")
+            if let outside = grantsWithin(current, envelope, catalog: catalog, values: .outerIsPattern) {
+                context.diagnostics.append(internalError("pass `\(pass.name)` produced \(outside), outside rule `\(rule.purpose.value)`", rule: rule, task: task))
+                break
+            }
+            if let previous, let outside = grantsWithin(current, previous, catalog: catalog, values: .exact) {
+                context.diagnostics.append(internalError("pass `\(pass.name)` widened the policy: \(outside) is new", rule: rule, task: task))
+                break
             }
             previous = current
             #endif
         }
         bag.add(contentsOf: context.diagnostics)
         if bag.hasErrors { return Outcome(json: nil, ir: nil, diagnostics: bag, explain: context.log, rule: rule, task: task) }
-        return Outcome(json: (ir.emitted ?? PolicyJSON.emit(ir.policy)) + "\n", ir: ir, diagnostics: bag, explain: context.log, rule: rule, task: task)
+        let text = PolicyJSON.emit(ir.policy)
+        // The proof before every output, in every build: the bytes about to be printed, read back, grant nothing
+        // outside the rule's envelope. A failure is clawc's own bug; nothing is printed and nothing is issued.
+        if let problem = proveEmitted(text, inside: envelope, catalog: catalog, budget: context.budget) {
+            bag.add(internalError(problem, rule: rule, task: task))
+            return Outcome(json: nil, ir: nil, diagnostics: bag, explain: context.log, rule: rule, task: task)
+        }
+        context.log.append("proof: the emitted policy lies inside rule `\(rule.purpose.value)`'s envelope")
+        return Outcome(json: text + "\n", ir: ir, diagnostics: bag, explain: context.log, rule: rule, task: task)
     }
+
+    /// Why `text` is not provably inside `envelope`, or nil when it is. Reads the text back as a policy first, so
+    /// what is proved is what is printed.
+    public static func proveEmitted(_ text: String, inside envelope: [Statement], catalog: Catalog, budget: ProverBudget) -> String? {
+        let policy: Policy
+        do { policy = try PolicyParser.parse(Data(text.utf8)) } catch {
+            return "the emitted policy does not read back (\(error.description))"
+        }
+        guard let outside = GrantContainment.firstUncovered(
+            policy.statements, in: envelope, values: .outerIsPattern, budget: budget, expand: { expand($0, catalog: catalog) })
+        else { return nil }
+        return "the compiled policy grants \(outside), outside the rule's envelope"
+    }
+
+    /// An error for a proof that failed: clawc's own bug, reported at the task and never printed as a policy.
+    static func internalError(_ message: String, rule: Rule, task: Task) -> Diagnostic {
+        .error(
+            "unproven-policy", "internal error: \(message); no policy was printed or issued", at: task.purpose.span,
+            help: "this is a bug in clawc, not in the rule or task; please report it with both files",
+            notes: [.init("rule `\(rule.purpose.value)` is here", at: rule.purpose.span)])
+    }
+
+    /// Test-only changes to the pipeline, scoped to one task: extra passes after the shipped ones (to show that the
+    /// final proof refuses a widening pass) and whether debug builds check each pass.
+    package struct Hooks: Sendable {
+        package var extraPasses: [any Pass]
+        package var checkEachPass: Bool
+
+        package init(extraPasses: [any Pass], checkEachPass: Bool) {
+            self.extraPasses = extraPasses
+            self.checkEachPass = checkEachPass
+        }
+    }
+
+    /// The hooks of the current task; nil outside tests.
+    @TaskLocal package static var hooks: Hooks?
 
     /// The first grant of `inner` that `outer` does not cover, expanding action wildcards through the catalog.
     public static func grantsWithin(

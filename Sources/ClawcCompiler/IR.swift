@@ -25,8 +25,6 @@ public struct PolicyIR: Sendable, Equatable {
     public var statements: [IRStatement]
     /// Set by size fitting: emit no Sids.
     public var dropSids = false
-    /// The policy text, left by size fitting (the last pass) so it is not written twice; nil when not known.
-    public var emitted: String?
 
     public init(statements: [IRStatement], dropSids: Bool = false) {
         self.statements = statements

@@ -2,8 +2,9 @@ import ClawcSyntax
 
 /// An IAM wildcard pattern (`*` any run of characters, `?` exactly one), as in ARNs and `StringLike` values.
 ///
-/// Containment between two patterns is decided exactly: `a.contains(b)` holds iff every string `b` matches,
-/// `a` matches too. Both `*` and `?` match any character, `:` and `/` included, as IAM matches resource ARNs.
+/// Containment between two patterns is decided exactly within a budget: `a.contains(b)` holds iff every string
+/// `b` matches, `a` matches too; a search over budget answers "not contained". Both `*` and `?` match any
+/// character, `:` and `/` included: this is one string's language. ARN fields are handled by `ResourcePattern`.
 public struct Glob: Hashable, Sendable, CustomStringConvertible {
     public let text: String
     let scalars: [Unicode.Scalar]
@@ -32,8 +33,9 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
         return state.contains(scalars.count)
     }
 
-    /// Whether every string that `other` matches is matched by `self`.
-    public func contains(_ other: Glob) -> Bool {
+    /// Whether every string that `other` matches is matched by `self`. Over `budget` the answer is `false`:
+    /// "not contained" is the safe answer when the search cannot finish.
+    public func contains(_ other: Glob, budget: ProverBudget = ProverBudget()) -> Bool {
         if scalars == [Unicode.Scalar("*")] || self == other { return true }
         if !other.hasWildcards { return matches(other.text) }
         // Every string of `other` starts with its literal prefix and then may go on with any character, so
@@ -48,7 +50,7 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
         {
             return Wildcard.matches(pattern: scalars[...], other.scalars[..<first])
         }
-        return counterexample(in: other) == nil
+        return Glob.search(in: other, outside: [self], budget: budget) == .contained
     }
 
     /// The characters before the first wildcard.
@@ -59,15 +61,30 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
         return scalars[(last + 1)...]
     }
 
-    /// A concrete string that `other` matches and `self` does not, or nil when there is none.
-    public func counterexample(in other: Glob) -> String? { Glob.witness(in: other, outside: [self]) }
+    /// A concrete string that `other` matches and `self` does not, or nil when there is none (or the search ran
+    /// over its budget: callers that need the difference use `search`).
+    public func counterexample(in other: Glob, budget: ProverBudget = ProverBudget()) -> String? {
+        if case .witness(let word) = Glob.search(in: other, outside: [self], budget: budget) { return word }
+        return nil
+    }
 
-    /// A concrete string that `inner` matches and none of `outers` does, or nil when the union covers `inner`.
+    /// The answer of a containment search.
+    public enum Search: Equatable, Sendable {
+        /// Every string of the inner pattern is matched by some outer pattern.
+        case contained
+        /// A string the inner pattern matches and no outer pattern does.
+        case witness(String)
+        /// The search ran out of budget; the caller must treat the inner pattern as not contained.
+        case unknown
+    }
+
+    /// Whether the union of `outers` covers `inner`: `.contained`, a witness string, or `.unknown` over budget.
     ///
     /// Breadth-first search over (position in `inner`, live positions of each outer pattern), over an alphabet of
     /// every literal in the patterns plus one character in none of them; the first accepting state found gives
-    /// a shortest witness.
-    public static func witness(in inner: Glob, outside outers: [Glob]) -> String? {
+    /// a shortest witness. The number of states can grow exponentially (`*` followed by runs of `?`), so every
+    /// state expanded is charged to `budget`.
+    public static func search(in inner: Glob, outside outers: [Glob], budget: ProverBudget = ProverBudget()) -> Search {
         let symbols = alphabet(of: [inner] + outers)
         let start = Node(j: 0, states: outers.map { $0.closure([0]) })
         var parent: [Node: (Node, Unicode.Scalar?)] = [start: (start, nil)]
@@ -77,6 +94,8 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
         while head < queue.count {
             let node = queue[head]
             head += 1
+            let width = node.states.reduce(1) { $0 + $1.count }
+            guard budget.charge(width * (symbols.count + 1)) else { return .unknown }
             if node.j == p.count {
                 let accepted = zip(outers, node.states).contains { outer, states in states.last == outer.scalars.count }
                 if !accepted {
@@ -86,7 +105,7 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
                         if let symbol { word.append(symbol) }
                         cursor = previous
                     }
-                    return String(String.UnicodeScalarView(word.reversed()))
+                    return .witness(String(String.UnicodeScalarView(word.reversed())))
                 }
                 continue
             }
@@ -108,11 +127,11 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
                 queue.append(next)
             }
         }
-        return nil
+        return .contained
     }
 
-    /// Whether some string is matched by both patterns.
-    public func overlaps(_ other: Glob) -> Bool {
+    /// Whether some string is matched by both patterns. Over `budget` the answer is `true` (may overlap).
+    public func overlaps(_ other: Glob, budget: ProverBudget = ProverBudget()) -> Bool {
         if !hasWildcards { return other.matches(text) }
         if !other.hasWildcards { return matches(other.text) }
         let (p, q) = (literalPrefix, other.literalPrefix)
@@ -131,6 +150,7 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
         while head < queue.count {
             let pair = queue[head]
             head += 1
+            guard budget.charge((pair.a.count + pair.b.count + 1) * (symbols.count + 1)) else { return true }
             if pair.a.contains(scalars.count) && pair.b.contains(other.scalars.count) { return true }
             for symbol in symbols {
                 let next = Pair(a: step(pair.a, symbol), b: other.step(pair.b, symbol))
@@ -191,5 +211,33 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
             next.append(target)
         }
         return closure(next)
+    }
+}
+
+/// A bound on the work of one prover decision (or one compile), shared by every search made for it.
+///
+/// Containment of `*`/`?` patterns is decidable but a search can grow exponentially with runs of `?` after a
+/// `*`. Every search charges the states it expands; once the budget is spent each further search answers the
+/// safe way ("not contained", "may overlap") at once, so a hostile input costs at most the budget.
+public final class ProverBudget: @unchecked Sendable {
+    /// Units of work left: one unit is about one automaton position times one alphabet symbol.
+    public private(set) var remaining: Int
+    /// Whether some search ran out: its answer was the safe one, not necessarily the true one.
+    public private(set) var exhausted = false
+
+    /// The default, about 50 ms of search on this machine class; far above what real rules and tasks need.
+    public static let defaultUnits = 4_000_000
+
+    public init(units: Int = ProverBudget.defaultUnits) { self.remaining = units }
+
+    /// Takes `units` from the budget; false (and marked exhausted) when there are not enough left.
+    func charge(_ units: Int) -> Bool {
+        if remaining < units {
+            remaining = 0
+            exhausted = true
+            return false
+        }
+        remaining -= units
+        return true
     }
 }

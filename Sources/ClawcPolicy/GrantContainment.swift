@@ -9,9 +9,21 @@ public enum GrantContainment {
         public var statement: Int
         /// A concrete request resource the inner side allows and the outer does not, when one was found.
         public var example: String?
+        /// The prover ran out of budget: the grant may be covered, but that could not be shown.
+        public var overBudget = false
+
+        public init(action: String, resource: String, statement: Int, example: String?, overBudget: Bool = false) {
+            self.action = action
+            self.resource = resource
+            self.statement = statement
+            self.example = example
+            self.overBudget = overBudget
+        }
 
         public var description: String {
-            "(`\(action)`, `\(resource)`) of statement \(statement + 1)" + (example.map { ", e.g. a request on `\($0)`" } ?? "")
+            "(`\(action)`, `\(resource)`) of statement \(statement + 1)"
+                + (example.map { ", e.g. a request on `\($0)`" } ?? "")
+                + (overBudget ? " (the proof ran over its work budget, so clawc does not claim it is covered)" : "")
         }
     }
 
@@ -31,23 +43,27 @@ public enum GrantContainment {
     /// The first inner grant not covered by `outer`, or nil when every grant is covered.
     ///
     /// `expand` turns an inner action wildcard into the exact actions it stands for (through the catalog), so each
-    /// is checked on its own; without it a wildcard is covered only by an equal or wider outer pattern.
+    /// is checked on its own; without it a wildcard is covered only by an equal or wider outer pattern. Resources
+    /// are compared as `ResourcePattern`s (ARN field by field). Every search is charged to `budget`; one that runs
+    /// over reports the grant as uncovered, with no example.
     public static func firstUncovered(
         _ inner: [Statement], in outer: [Statement], values: ValueMatching = .exact,
-        expand: (String) -> [String] = { [$0] }
+        budget: ProverBudget = ProverBudget(), expand: (String) -> [String] = { [$0] }
     ) -> Uncovered? {
-        let outerGlobs = outer.map { $0.resources.map(Glob.init) }
+        let outerPatterns = outer.map { $0.resources.map(ResourcePattern.init) }
         for (index, statement) in inner.enumerated() {
             let candidates = outer.indices.filter { implies(statement.conditions, outer[$0].conditions, values) }
-            let globs = statement.resources.map(Glob.init)
+            let patterns = statement.resources.map(ResourcePattern.init)
             for action in statement.actions.flatMap(expand) {
                 let withAction = candidates.filter { o in outer[o].actions.contains { actionCovers($0, action) } }
-                for glob in globs {
-                    // Quick path: one outer pattern covers it; otherwise decide against the union of them all.
-                    if withAction.contains(where: { o in outerGlobs[o].contains { $0.contains(glob) } }) { continue }
-                    let union = withAction.flatMap { outerGlobs[$0] }
-                    if let example = Glob.witness(in: glob, outside: union) {
-                        return Uncovered(action: action, resource: glob.text, statement: index, example: example)
+                let union = withAction.flatMap { outerPatterns[$0] }
+                for pattern in patterns {
+                    switch ResourcePattern.search(in: pattern, outside: union, budget: budget) {
+                    case .contained: continue
+                    case .witness(let example):
+                        return Uncovered(action: action, resource: pattern.text, statement: index, example: example)
+                    case .unknown:
+                        return Uncovered(action: action, resource: pattern.text, statement: index, example: nil, overBudget: true)
                     }
                 }
             }
@@ -67,7 +83,8 @@ public enum GrantContainment {
                     let ok = outerValues.contains { outerValue in
                         switch values {
                         case .exact: outerValue == value
-                        case .outerIsPattern: Glob(outerValue).matches(value)
+                        // A `StringLike`/`ArnLike` value is itself a pattern: its language must lie inside.
+                        case .outerIsPattern: op.hasSuffix("Like") ? Glob(outerValue).contains(Glob(value)) : Glob(outerValue).matches(value)
                         }
                     }
                     if !ok { return false }

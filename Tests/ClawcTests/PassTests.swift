@@ -147,8 +147,8 @@ import Testing
     }
 
     @Test func resourceCollapseStaysInsideTheEnvelope() {
-        #expect(SizeFitting.collapse(["arn:aws:s3:::acme-logs-1/a", "arn:aws:s3:::acme-logs-1/b"], inside: ["arn:aws:s3:::acme-logs-1/*"])
+        #expect(SizeFitting.collapse(["arn:aws:s3:::acme-logs-1/a", "arn:aws:s3:::acme-logs-1/b"], insideEach: [["arn:aws:s3:::acme-logs-1/*"]])
             == "arn:aws:s3:::acme-logs-1/*")
-        #expect(SizeFitting.collapse(["arn:aws:s3:::acme-logs-1/a", "arn:aws:s3:::acme-other/b"], inside: ["arn:aws:s3:::acme-logs-*/*"]) == nil)
+        #expect(SizeFitting.collapse(["arn:aws:s3:::acme-logs-1/a", "arn:aws:s3:::acme-other/b"], insideEach: [["arn:aws:s3:::acme-logs-*/*"]]) == nil)
     }
 }

@@ -1,5 +1,6 @@
 import ClawcCatalog
 import ClawcDiagnostics
+import ClawcPolicy
 import ClawcSyntax
 
 /// What a pass may read and report: the rule, the task, the catalog, the size limit, and an explain log.
@@ -9,15 +10,22 @@ public struct PassContext {
     public let catalog: Catalog
     public let maxChars: Int
     public var diagnostics: [Diagnostic] = []
+    /// The prover's work budget for this compile, shared by every containment decision of every pass and the
+    /// final proof, so that no rule or task can make a compile take more than about a second.
+    public let budget: ProverBudget
     /// What each pass did, for `--explain`. Never holds secrets.
     public var log: [String] = []
 
-    public init(rule: Rule, task: Task, catalog: Catalog, maxChars: Int) {
+    public init(rule: Rule, task: Task, catalog: Catalog, maxChars: Int, budget: ProverBudget = ProverBudget(units: PassContext.compileBudget)) {
+        self.budget = budget
         self.rule = rule
         self.task = task
         self.catalog = catalog
         self.maxChars = maxChars
     }
+
+    /// The work budget of one compile: the passes and the final proof together.
+    public static let compileBudget = 4 * ProverBudget.defaultUnits
 
     mutating func note(_ pass: String, _ text: String) { log.append("\(pass): \(text)") }
 }

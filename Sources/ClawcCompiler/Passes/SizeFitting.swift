@@ -9,7 +9,8 @@ import ClawcSyntax
 /// - `fit: allow-action-wildcards`: a set of a statement's actions becomes `service:Prefix*` only when every
 ///   catalog action that wildcard matches is already in the statement.
 /// - `fit: allow-resource-collapse`: a statement's resources become one `common-prefix*` pattern only when that
-///   pattern lies inside one of the rule's own resource patterns for the grant (after slot filling).
+///   pattern lies inside one of the rule's own resource patterns (after slot filling) of every grant the
+///   statement carries.
 public struct SizeFitting: Pass {
     public let name = "size-fitting"
     public let summary = "fit the policy under the size limit without widening beyond the rule"
@@ -21,7 +22,6 @@ public struct SizeFitting: Pass {
         var size = text.unicodeScalars.count
         if size <= context.maxChars {
             context.note(name, "\(size) characters, limit \(context.maxChars): fits")
-            ir.emitted = text
             return
         }
         ir.dropSids = true
@@ -36,8 +36,10 @@ public struct SizeFitting: Pass {
         }
         if size > context.maxChars, context.rule.fit.contains(.allowResourceCollapse) {
             for index in ir.statements.indices {
-                let envelope = ir.statements[index].grants.flatMap { envelopeResources(grant: $0, context) }
-                if let collapsed = Self.collapse(ir.statements[index].resources, inside: envelope) {
+                // A merged statement carries every grant's actions on its resources: the collapsed pattern must
+                // lie inside each grant's own patterns, not only inside their union.
+                let envelopes = ir.statements[index].grants.map { envelopeResources(grant: $0, context) }
+                if let collapsed = Self.collapse(ir.statements[index].resources, insideEach: envelopes, budget: context.budget) {
                     ir.statements[index].resources = [collapsed]
                 }
             }
@@ -88,15 +90,17 @@ public struct SizeFitting: Pass {
             let have = Set(names.map { $0.lowercased() })
             var covered = Set<String>()
             for name in names.sorted() where !covered.contains(name.lowercased()) {
-                // The shortest prefix whose wildcard stays inside the set covers the most.
+                // The shortest prefix whose wildcard stays inside the set covers the most. A stem is used only
+                // when `stem*` is shorter than the name; the actions it matches count as covered only then, so
+                // no action is left out when the name itself is written.
                 var chosen = name
-                for length in 1..<name.count {
+                for length in 1..<max(1, name.count - 1) {
                     let stem = String(name.prefix(length)).lowercased()
                     let matched = all.filter { $0.lowercased().hasPrefix(stem) }
                     if matched.allSatisfy({ have.contains($0.lowercased()) }) {
                         // Even one action can be shortened to its shortest unique prefix (`ec2:sto*`): the wildcard
                         // still matches nothing the statement does not grant, and `clawc check` re-expands it.
-                        if length + 1 < name.count { chosen = String(name.prefix(length)) + "*" }
+                        chosen = String(name.prefix(length)) + "*"
                         matched.forEach { covered.insert($0.lowercased()) }
                         break
                     }
@@ -108,13 +112,17 @@ public struct SizeFitting: Pass {
         return out.sorted(by: PolicyJSON.scalarOrder)
     }
 
-    /// One `common-prefix*` pattern for several resources, if it lies inside one of the `envelope` patterns.
-    public static func collapse(_ resources: [String], inside envelope: [String]) -> String? {
-        guard resources.count > 1, var prefix = resources.first else { return nil }
+    /// One `common-prefix*` pattern for several resources, if for every grant in `envelopes` it lies inside one
+    /// of that grant's patterns (ARN field by field: a prefix cut inside the region or account is refused).
+    public static func collapse(_ resources: [String], insideEach envelopes: [[String]], budget: ProverBudget = ProverBudget()) -> String? {
+        guard resources.count > 1, var prefix = resources.first, !envelopes.isEmpty else { return nil }
         for resource in resources.dropFirst() {
             prefix = String(zip(prefix, resource).prefix { $0 == $1 }.map(\.0))
         }
-        let candidate = Glob(prefix + "*")
-        return envelope.contains(where: { Glob($0).contains(candidate) }) ? candidate.text : nil
+        let candidate = ResourcePattern(prefix + "*")
+        let fits = envelopes.allSatisfy { envelope in
+            envelope.contains { ResourcePattern($0).contains(candidate, budget: budget) }
+        }
+        return fits ? candidate.text : nil
     }
 }

@@ -42,6 +42,18 @@ public struct SlotFilling: Pass {
                     failed = true
                     continue
                 }
+                if let field = Self.arnField(before: out), value.contains(":") {
+                    if reported.insert("\(slot.text)\u{0}colon").inserted {
+                        context.diagnostics.append(.error(
+                            "slot-injection",
+                            "value for `{\(slot.text)}` holds `:`, which would move the ARN's fields: it fills the \(ResourcePattern.fieldNames[field]) of `\(template.source.value)`",
+                            at: valueSpan(for: slot, context.task) ?? slotSpan,
+                            help: "a slot in an ARN's partition, service, region or account may not hold `:`; give the \(ResourcePattern.fieldNames[field]) alone",
+                            notes: [.init("the rule uses it here", at: slotSpan)]))
+                    }
+                    failed = true
+                    continue
+                }
                 out += value
             }
         }
@@ -94,5 +106,21 @@ public struct SlotFilling: Pass {
 
     func tagsSpan(_ task: Task) -> SourceSpan {
         task.tags.first?.key.span ?? task.taskId.span
+    }
+
+    /// The ARN field (0 partition … 3 account) a slot fills when `prefix` is the text before it, or nil when the
+    /// slot is not inside the first five fields of an `arn:` pattern.
+    static func arnField(before prefix: String) -> Int? {
+        guard prefix.hasPrefix("arn:") else { return nil }
+        let colons = prefix.utf8.reduce(0) { $0 + ($1 == UInt8(ascii: ":") ? 1 : 0) }
+        return colons <= 4 ? colons - 1 : nil
+    }
+
+    /// Where the task gives a slot's value, for pointing at it.
+    func valueSpan(for slot: Template.SlotName, _ task: Task) -> SourceSpan? {
+        switch slot {
+        case .taskID: return task.taskId.span
+        case .taskTag(let name), .param(let name): return task.tag(name)?.span
+        }
     }
 }

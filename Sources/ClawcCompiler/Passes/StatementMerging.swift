@@ -25,7 +25,7 @@ public struct StatementMerging: Pass {
                     merged.grants += statements[j].grants
                     merged.sids += statements[j].sids
                     merged.actions = Array(Set(merged.actions + statements[j].actions)).sorted(by: PolicyJSON.scalarOrder)
-                    merged.resources = ResourceSubsumption.minimal(merged.resources + statements[j].resources)
+                    merged.resources = ResourceSubsumption.minimal(merged.resources + statements[j].resources, budget: context.budget)
                     statements[i] = merged
                     statements.remove(at: j)
                     changed = true
