@@ -76,6 +76,7 @@ public enum Compiler {
         // before. A failure names the pass.
         var previous: [Statement]?
         let checkEachPass = hooks?.checkEachPass ?? true
+        let debugBudget = ProverBudget(units: PassContext.compileBudget)
         #endif
         for pass in Pipeline.passes + (hooks?.extraPasses ?? []) {
             pass.run(&ir, &context)
@@ -83,11 +84,15 @@ public enum Compiler {
             #if DEBUG
             guard checkEachPass else { continue }
             let current = ir.policy.statements
-            if let outside = grantsWithin(current, envelope, catalog: catalog, values: .outerIsPattern) {
+            // These checks have a budget of their own; one that runs over proves nothing and stops nothing (the
+            // final proof below decides), while a concrete counterexample is a bug in the pass.
+            if let outside = grantsWithin(current, envelope, catalog: catalog, values: .outerIsPattern, budget: debugBudget), !outside.overBudget {
                 context.diagnostics.append(internalError("pass `\(pass.name)` produced \(outside), outside rule `\(rule.purpose.value)`", rule: rule, task: task))
                 break
             }
-            if let previous, let outside = grantsWithin(current, previous, catalog: catalog, values: .exact) {
+            if let previous, !pass.mayWidenWithinEnvelope(context),
+                let outside = grantsWithin(current, previous, catalog: catalog, values: .exact, budget: debugBudget), !outside.overBudget
+            {
                 context.diagnostics.append(internalError("pass `\(pass.name)` widened the policy: \(outside) is new", rule: rule, task: task))
                 break
             }
@@ -99,8 +104,19 @@ public enum Compiler {
         let text = PolicyJSON.emit(ir.policy)
         // The proof before every output, in every build: the bytes about to be printed, read back, grant nothing
         // outside the rule's envelope. A failure is clawc's own bug; nothing is printed and nothing is issued.
-        if let problem = proveEmitted(text, inside: envelope, catalog: catalog, budget: context.budget) {
-            bag.add(internalError(problem, rule: rule, task: task))
+        // The proof has its own budget, so passes that spent theirs cannot starve it.
+        let proofBudget = ProverBudget(units: PassContext.compileBudget)
+        if let problem = proveEmitted(text, inside: envelope, catalog: catalog, budget: proofBudget) {
+            if proofBudget.exhausted {
+                bag.add(.error(
+                    "proof-over-budget",
+                    "clawc could not prove within its work budget that the policy for task `\(task.taskId.value)` lies inside rule `\(rule.purpose.value)`; no policy was printed or issued",
+                    at: task.purpose.span,
+                    help: "the rule's or the task's patterns make the containment search too large (long runs of `?` after a `*`); write them with fewer wildcards",
+                    notes: [.init("rule `\(rule.purpose.value)` is here", at: rule.purpose.span)]))
+            } else {
+                bag.add(internalError(problem, rule: rule, task: task))
+            }
             return Outcome(json: nil, ir: nil, diagnostics: bag, explain: context.log, rule: rule, task: task)
         }
         context.log.append("proof: the emitted policy lies inside rule `\(rule.purpose.value)`'s envelope")
@@ -145,9 +161,10 @@ public enum Compiler {
 
     /// The first grant of `inner` that `outer` does not cover, expanding action wildcards through the catalog.
     public static func grantsWithin(
-        _ inner: [Statement], _ outer: [Statement], catalog: Catalog, values: GrantContainment.ValueMatching
+        _ inner: [Statement], _ outer: [Statement], catalog: Catalog, values: GrantContainment.ValueMatching,
+        budget: ProverBudget = ProverBudget(units: PassContext.compileBudget)
     ) -> GrantContainment.Uncovered? {
-        GrantContainment.firstUncovered(inner, in: outer, values: values) { expand($0, catalog: catalog) }
+        GrantContainment.firstUncovered(inner, in: outer, values: values, budget: budget) { expand($0, catalog: catalog) }
     }
 
     /// An action with `*`/`?` as the catalog actions it matches; an exact action as itself.

@@ -55,10 +55,10 @@ public struct ResourcePattern: Hashable, Sendable, CustomStringConvertible {
             return resource.contains(Glob(inner.text), budget: budget)
         }
         guard let innerFields = inner.fields, Self.prefixCovers(outerFields, innerFields) else { return false }
-        guard resource.contains(inner.resource, budget: budget) else { return false }
-        // A wildcard in the partition, service, region or account may reach past its colons: then the inner
-        // pattern read as one string must lie inside the outer read as one string too.
-        return inner.reachesPastField == nil || Glob(text).contains(Glob(inner.text), budget: budget)
+        // The resource parts are compared as plain patterns, so this also holds under the wider reading: a string
+        // the inner pattern matches splits at its five literal colons into pieces, each matched by the outer's
+        // field (a literal inner field by a field that matches it, a wildcard one by `*` or the same pattern).
+        return resource.contains(inner.resource, budget: budget)
     }
 
     /// Whether outer fields cover inner fields: a literal inner field must match; a wildcard one needs an outer

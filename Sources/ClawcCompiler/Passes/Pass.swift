@@ -25,7 +25,7 @@ public struct PassContext {
     }
 
     /// The work budget of one compile: the passes and the final proof together.
-    public static let compileBudget = 4 * ProverBudget.defaultUnits
+    public static let compileBudget = 2 * ProverBudget.defaultUnits
 
     mutating func note(_ pass: String, _ text: String) { log.append("\(pass): \(text)") }
 }
@@ -37,6 +37,13 @@ public protocol Pass: Sendable {
     /// One line saying what the pass does.
     var summary: String { get }
     func run(_ ir: inout PolicyIR, _ context: inout PassContext)
+    /// Whether the rule lets this pass grant more than the step before, within the rule's envelope (size
+    /// fitting's opt-in resource collapse). Debug builds then check the pass against the envelope only.
+    func mayWidenWithinEnvelope(_ context: PassContext) -> Bool
+}
+
+extension Pass {
+    public func mayWidenWithinEnvelope(_ context: PassContext) -> Bool { false }
 }
 
 /// The passes, in the order they run. The order is part of the design, not an accident of file names:

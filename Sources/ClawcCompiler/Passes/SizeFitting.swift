@@ -17,6 +17,9 @@ public struct SizeFitting: Pass {
 
     public init() {}
 
+    /// `fit: allow-resource-collapse` replaces targets by a wider pattern inside the rule's own.
+    public func mayWidenWithinEnvelope(_ context: PassContext) -> Bool { context.rule.fit.contains(.allowResourceCollapse) }
+
     public func run(_ ir: inout PolicyIR, _ context: inout PassContext) {
         let text = PolicyJSON.emit(ir.policy)
         var size = text.unicodeScalars.count

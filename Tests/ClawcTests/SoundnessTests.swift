@@ -1,0 +1,287 @@
+@testable import ClawcCompiler
+import ClawcDiagnostics
+import ClawcPolicy
+import ClawcRuntime
+import ClawcSyntax
+import Foundation
+import Testing
+
+/// The attacks on "a compiled policy never grants more than its rule", each kept as a test that fails without
+/// its fix: size fitting after merging, ARN fields, the prover's running time, dropped actions, and a widening
+/// pass caught by the final proof in every build.
+@Suite struct SoundnessTests {
+    /// A pass that widens every statement to every resource: what a buggy pass could do.
+    struct WidenToEverything: Pass {
+        let name = "widen-to-everything"
+        let summary = "test only: a pass with a bug"
+        func run(_ ir: inout PolicyIR, _ context: inout PassContext) {
+            for index in ir.statements.indices { ir.statements[index].resources = ["*"] }
+        }
+    }
+
+    static let twoNestedGrants = """
+        purpose: logs-writer
+        fit: [allow-resource-collapse]
+        params:
+          bucket: {match: "acme-*"}
+        grants:
+          - sid: Read
+            actions: [s3:GetObject]
+            resources: ["arn:aws:s3:::{bucket}/*"]
+            narrow: targets
+          - sid: WriteLogs
+            actions: [s3:PutObject]
+            resources: ["arn:aws:s3:::{bucket}/*.log"]
+            narrow: targets
+        """
+
+    static func nestedTask(count: Int) -> String {
+        var text = "taskId: t-1\npurpose: logs-writer\ntags: {bucket: acme-1}\ntargetResources:\n"
+        for i in 0..<count { text += "  - \"arn:aws:s3:::acme-1/x/run-\(i)-with-a-long-name.log\"\n" }
+        return text
+    }
+
+    /// Problem 1: both grants get the same targets and merge; collapsing to `acme-1/x/run-*` lies inside the
+    /// `GetObject` grant's `acme-1/*` but not inside the `PutObject` grant's `acme-1/*.log`.
+    @Test func collapseAfterMergingStaysInsideEachGrant() throws {
+        let outcome = try compile(rules: ["r.yaml": Self.twoNestedGrants], task: Self.nestedTask(count: 12), maxChars: 400)
+        if let json = outcome.json {
+            let policy = try PolicyParser.parse(Data(json.utf8))
+            let allowed = ReferenceModel.allows(policy, action: "s3:PutObject", resource: "arn:aws:s3:::acme-1/x/run-1-with-a-long-name.txt")
+            #expect(!allowed, "the policy grants s3:PutObject on a key that is not *.log: \(json)")
+        } else {
+            #expect(outcome.codes == ["policy-too-large"], "\(outcome.rendered)")
+        }
+    }
+
+    @Test func collapseNeedsEveryGrantsEnvelope() {
+        let resources = ["arn:aws:s3:::acme-1/x/a.log", "arn:aws:s3:::acme-1/x/b.log"]
+        #expect(SizeFitting.collapse(resources, insideEach: [["arn:aws:s3:::acme-1/*"], ["arn:aws:s3:::acme-1/*.log"]]) == nil)
+        #expect(SizeFitting.collapse(resources, insideEach: [["arn:aws:s3:::acme-1/*"]]) == "arn:aws:s3:::acme-1/x/*")
+    }
+
+    static let pinnedAccount = """
+        purpose: logs
+        params:
+          region: {match: "us-*"}
+        grants:
+          - actions: [logs:GetLogEvents]
+            resources: ["arn:aws:logs:us-*:123456789012:log-group:*"]
+            narrow: targets
+          - actions: [logs:FilterLogEvents]
+            resources: ["arn:aws:logs:{region}:123456789012:log-group:/acme/*"]
+        """
+
+    /// Problem 2a: the rule's mid-segment `us-*` would swallow `east-1:999999999999:log-group:x` as one string.
+    @Test func aTargetInAnotherAccountIsRefused() throws {
+        let task = """
+            taskId: t-1
+            purpose: logs
+            tags: {region: us-east-1}
+            targetResources: ["arn:aws:logs:us-east-1:999999999999:log-group:x:123456789012:log-group:y"]
+            """
+        let outcome = try compile(rules: ["r.yaml": Self.pinnedAccount], task: task)
+        #expect(outcome.json == nil)
+        #expect(outcome.codes == ["target-outside-envelope"], "\(outcome.rendered)")
+    }
+
+    /// Problem 2b: a target's own wildcard in a field the rule pins could reach past the colons.
+    @Test func aWildcardInAPinnedFieldIsRefused() throws {
+        let task = """
+            taskId: t-1
+            purpose: logs
+            tags: {region: us-east-1}
+            targetResources: ["arn:aws:logs:us-e*:123456789012:log-group:x"]
+            """
+        let outcome = try compile(rules: ["r.yaml": Self.pinnedAccount], task: task)
+        #expect(outcome.json == nil)
+        #expect(outcome.codes == ["target-outside-envelope"], "\(outcome.rendered)")
+        #expect(outcome.rendered.contains("region `us-e*` holds a wildcard"), "\(outcome.rendered)")
+        // The same field exactly as the rule writes it, or a literal value, is inside.
+        let literal = try compile(rules: ["r.yaml": Self.pinnedAccount], task: task.replacingOccurrences(of: "us-e*", with: "us-east-1"))
+        #expect(literal.json != nil, "\(literal.rendered)")
+    }
+
+    /// Problem 2c: a slot value with `:` would shift the account field.
+    @Test func aSlotValueCannotMoveTheAccountField() throws {
+        let task = """
+            taskId: t-1
+            purpose: logs
+            tags: {region: "us-east-1:999999999999:log-group:/acme/x:123456789012"}
+            """
+        let outcome = try compile(rules: ["r.yaml": Self.pinnedAccount], task: task)
+        #expect(outcome.json == nil)
+        #expect(outcome.codes == ["slot-injection"], "\(outcome.rendered)")
+        #expect(outcome.rendered.contains("fills the region"), "\(outcome.rendered)")
+    }
+
+    /// Problem 2d: `diff` must see the cross-account ARN as added access.
+    @Test func diffSeesACrossAccountARN() {
+        let old = Policy(statements: [Statement(actions: ["logs:GetLogEvents"], resources: ["arn:aws:logs:us-*:123456789012:log-group:*"])])
+        var new = old
+        new.statements[0].resources.append("arn:aws:logs:us-east-1:999999999999:log-group:x:123456789012:log-group:y")
+        let result = AccessDiff.diff(old: old, new: new) { [$0] }
+        #expect(result.added.map(\.resource) == ["arn:aws:logs:us-east-1:999999999999:log-group:x:123456789012:log-group:y"])
+    }
+
+    /// Problem 3: `*` then a run of `?` makes the search exponential; the budget answers "not contained" fast.
+    @Test func theProverIsBoundedOnExponentialPatterns() {
+        for questionMarks in [12, 16, 24, 40] {
+            let inner = Glob("*a" + String(repeating: "?", count: questionMarks))
+            let outer = Glob("*a" + String(repeating: "?", count: questionMarks - 1) + "*")
+            let clock = ContinuousClock()
+            let start = clock.now
+            let budget = ProverBudget()
+            let answer = outer.contains(inner, budget: budget)
+            let elapsed = clock.now - start
+            #expect(elapsed < .seconds(1), "\(questionMarks) `?`: \(elapsed)")
+            // Either the true answer (contained) or, over budget, the safe one; never a wrong "contained".
+            #expect(answer || budget.exhausted)
+        }
+    }
+
+    @Test func aHostileTaskCannotMakeCompileSlow() throws {
+        let rule = """
+            purpose: slow
+            grants:
+              - actions: [s3:GetObject]
+                resources: ["arn:aws:s3:::b/*a\(String(repeating: "?", count: 20))*", "arn:aws:s3:::b/*c\(String(repeating: "?", count: 20))*"]
+                narrow: targets
+            """
+        let q = String(repeating: "?", count: 38)
+        let task = """
+            taskId: t-1
+            purpose: slow
+            targetResources: ["arn:aws:s3:::b/*a\(q)", "arn:aws:s3:::b/*c\(q)b"]
+            """
+        let clock = ContinuousClock()
+        let start = clock.now
+        let outcome = try compile(rules: ["r.yaml": rule], task: task)
+        let elapsed = clock.now - start
+        // Debug builds are several times slower than release ones (measured in docs/benchmarks.md); the bound here is loose.
+        #expect(elapsed < .seconds(3), "compile took \(elapsed)")
+        // Both targets are in fact inside; over budget clawc may refuse, never grant outside.
+        if outcome.json == nil {
+            #expect(outcome.codes.allSatisfy { ["target-outside-envelope", "proof-over-budget"].contains($0) }, "\(outcome.rendered)")
+        }
+    }
+
+    @Test func diffOfExponentialPoliciesAnswersFast() {
+        let q = String(repeating: "?", count: 16)
+        let old = Policy(statements: [Statement(actions: ["s3:GetObject"], resources: ["arn:aws:s3:::b/*a\(q)"])])
+        let new = Policy(statements: [Statement(actions: ["s3:GetObject"], resources: ["arn:aws:s3:::b/*a\(q.dropLast())*"])])
+        let clock = ContinuousClock()
+        let start = clock.now
+        let result = AccessDiff.diff(old: old, new: new) { [$0] }
+        #expect(clock.now - start < .seconds(2))
+        // new ⊇ old (truly) and new adds e.g. `b/a` + 15 chars + more; the diff must never call them the same.
+        #expect(!result.isEmpty)
+    }
+
+    /// Problem 5: a stem that covers `UpdateFunctionCodeSigningConfig` must not leave it out when
+    /// `UpdateFunctionCode` is written whole.
+    @Test func actionWildcardsNeverDropAnAction() {
+        let actions = ["lambda:UpdateFunctionCode", "lambda:UpdateFunctionCodeSigningConfig"]
+        let fitted = SizeFitting.actionWildcards(actions, catalog: Repo.catalog)
+        let expanded = Set(fitted.flatMap { Compiler.expand($0, catalog: Repo.catalog) })
+        #expect(expanded == Set(actions), "\(fitted)")
+    }
+
+    /// Over random subsets of real services' actions, fitting is exact: the wildcards expand to the same set.
+    @Test func actionWildcardsAreExactOnRandomSets() throws {
+        let seed = propertySeed(0xF17)
+        var rng = SplitMix64(seed: seed)
+        for service in ["ec2", "lambda", "s3", "iam", "logs", "dynamodb"] {
+            let names = try #require(try Repo.catalog.service(service)).actionNames.sorted()
+            for round in 0..<40 {
+                // Runs of neighbours in sorted order share stems, which is where fitting acts.
+                let start = Int.random(in: 0..<names.count, using: &rng)
+                let picked = names[start..<min(names.count, start + Int.random(in: 1...12, using: &rng))]
+                    .filter { _ in Int.random(in: 0..<4, using: &rng) > 0 }
+                guard !picked.isEmpty else { continue }
+                let actions = picked.map { "\(service):\($0)" }
+                let fitted = SizeFitting.actionWildcards(actions, catalog: Repo.catalog)
+                let expanded = Set(fitted.flatMap { Compiler.expand($0, catalog: Repo.catalog) }.map { $0.lowercased() })
+                #expect(expanded == Set(actions.map { $0.lowercased() }), "seed \(seed) round \(round) \(service): \(actions) → \(fitted)")
+            }
+        }
+    }
+
+    /// The final proof runs in every build: a widening pass injected after the shipped ones (with the debug-only
+    /// per-pass checks off) is caught, and nothing is printed.
+    @Test func aWideningPassIsCaughtByTheFinalProof() throws {
+        let task = "taskId: t-42\npurpose: log-analysis\ntags: {bucket: acme-logs-123}\n"
+        let hooks = Compiler.Hooks(extraPasses: [WidenToEverything()], checkEachPass: false)
+        let outcome = try Compiler.$hooks.withValue(hooks) {
+            try compile(rules: ["r.yaml": String(contentsOfFile: Repo.path("rules/log-analysis.yaml"), encoding: .utf8)], task: task)
+        }
+        #expect(outcome.json == nil)
+        #expect(outcome.codes == ["unproven-policy"], "\(outcome.rendered)")
+        #expect(outcome.rendered.contains("internal error"))
+        // Without the hook the same task compiles.
+        let plain = try compile(rules: ["r.yaml": String(contentsOfFile: Repo.path("rules/log-analysis.yaml"), encoding: .utf8)], task: task)
+        #expect(plain.json != nil, "\(plain.rendered)")
+    }
+
+    #if DEBUG
+    @Test func debugBuildsNameTheWideningPass() throws {
+        let task = "taskId: t-42\npurpose: log-analysis\ntags: {bucket: acme-logs-123}\n"
+        let hooks = Compiler.Hooks(extraPasses: [WidenToEverything()], checkEachPass: true)
+        let outcome = try Compiler.$hooks.withValue(hooks) {
+            try compile(rules: ["r.yaml": String(contentsOfFile: Repo.path("rules/log-analysis.yaml"), encoding: .utf8)], task: task)
+        }
+        #expect(outcome.codes == ["unproven-policy"])
+        #expect(outcome.rendered.contains("pass `widen-to-everything`"), "\(outcome.rendered)")
+    }
+    #endif
+
+    /// `clawc issue`, both paths, refuses before any network call when the proof fails.
+    @Test func issueRefusesAnUnprovenPolicy() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let taskPath = dir.appendingPathComponent("task.yaml").path
+        try "taskId: t-42\npurpose: log-analysis\ntags: {bucket: acme-logs-123}\n".write(toFile: taskPath, atomically: true, encoding: .utf8)
+        let ledger = try Ledger(path: dir.appendingPathComponent("ledger.sqlite").path)
+        // Port 9 on loopback: nothing listens; a call would fail as "STS unavailable", not as diagnostics.
+        let sts = STSClient(endpoint: try #require(URL(string: "http://127.0.0.1:9")), maxAttempts: 1)
+        let hooks = Compiler.Hooks(extraPasses: [WidenToEverything()], checkEachPass: false)
+
+        let web = WebIdentityIssuer(
+            catalog: Repo.catalog, validator: TokenValidator(issuer: "http://127.0.0.1:9", audience: "sts.amazonaws.com"),
+            sts: sts, ledger: ledger, revoker: nil)
+        let configuration = IssueConfiguration(
+            rulesDirectory: Repo.path("rules"), taskPath: taskPath, token: "not-a-token",
+            roleARN: "arn:aws:iam::123456789012:role/agents", issuer: "http://127.0.0.1:9", audience: "sts.amazonaws.com",
+            stsEndpoint: try #require(URL(string: "http://127.0.0.1:9")))
+        await Compiler.$hooks.withValue(hooks) {
+            do {
+                _ = try await web.issue(configuration)
+                Issue.record("issued a credential with an unproven policy")
+            } catch {
+                guard let failure = error as? IssueFailure, case .diagnostics(let bag) = failure else {
+                    Issue.record("refused for another reason: \(error)")
+                    return
+                }
+                #expect(bag.items.map(\.code) == ["unproven-policy"])
+            }
+        }
+
+        let scoped = ScopedIssuer(catalog: Repo.catalog, sts: sts, ledger: ledger, region: "us-east-1")
+        let request = ScopedIssuer.Request(
+            rulesDirectory: Repo.path("rules"), taskPath: taskPath,
+            caller: AWSCredentials(accessKeyID: "ASIAEXAMPLE", secretAccessKey: "secret", sessionToken: "token"),
+            callerExpiration: Date().addingTimeInterval(3600), subject: "agent", parentTask: nil)
+        await Compiler.$hooks.withValue(hooks) {
+            do {
+                _ = try await scoped.issue(request)
+                Issue.record("issued a scoped credential with an unproven policy")
+            } catch {
+                guard let failure = error as? IssueFailure, case .diagnostics(let bag) = failure else {
+                    Issue.record("refused for another reason: \(error)")
+                    return
+                }
+                #expect(bag.items.map(\.code) == ["unproven-policy"])
+            }
+        }
+    }
+}
