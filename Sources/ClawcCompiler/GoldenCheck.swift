@@ -52,8 +52,14 @@ public enum GoldenCheck {
             let expected = try? String(contentsOfFile: policyPath, encoding: .utf8)
             // The reviewed policy is what was approved: prove it too, against today's catalog, so an action
             // wildcard that AWS has since widened is caught even when the rule compiles differently now.
-            if let expected, !update, let reviewed = try? PolicyParser.parse(Data(expected.utf8)) {
-                prove(reviewed, inside: envelope, rule: rule, what: "`\(policyPath)`", at: task.taskId.span, catalog: catalog, &report)
+            if let expected, !update {
+                switch PolicyParser.read(Data(expected.utf8), path: policyPath) {
+                case .success(let reviewed):
+                    prove(reviewed, inside: envelope, rule: rule, what: "`\(policyPath)`", at: task.taskId.span, catalog: catalog, &report)
+                case .failure(let problem):
+                    // A reviewed file clawc cannot read soundly is an error located in it, never skipped.
+                    report.diagnostics.add(problem)
+                }
             }
             if expected == json { continue }
             if update {
