@@ -47,7 +47,9 @@ public enum GoldenCheck {
             report.diagnostics.add(contentsOf: outcome.diagnostics.items)
             guard let json = outcome.json, let ir = outcome.ir, let rule = outcome.rule else { continue }
             let envelope = Envelope.statements(for: rule, lowered: lowered[rule.purpose.value] ?? [])
-            prove(ir.policy, inside: envelope, rule: rule, what: "the compiled policy for `\(taskPath)`", at: task.taskId.span, catalog: catalog, &report)
+            // A policy that fails its proof is never written, not even by `--update`.
+            guard prove(ir.policy, inside: envelope, rule: rule, what: "the compiled policy for `\(taskPath)`", at: task.taskId.span, catalog: catalog, &report)
+            else { continue }
 
             let expected = try? String(contentsOfFile: policyPath, encoding: .utf8)
             // The reviewed policy is what was approved: prove it too, against today's catalog, so an action
@@ -92,12 +94,14 @@ public enum GoldenCheck {
     }
 
     /// Proves `policy` inside the rule's envelope; a failure names a concrete request the rule does not allow.
-    static func prove(_ policy: Policy, inside envelope: [Statement], rule: Rule, what: String, at span: SourceSpan, catalog: Catalog, _ report: inout Report) {
-        guard let outside = Compiler.grantsWithin(policy.statements, envelope, catalog: catalog, values: .outerIsPattern) else { return }
+    @discardableResult
+    static func prove(_ policy: Policy, inside envelope: [Statement], rule: Rule, what: String, at span: SourceSpan, catalog: Catalog, _ report: inout Report) -> Bool {
+        guard let outside = Compiler.grantsWithin(policy.statements, envelope, catalog: catalog, values: .outerIsPattern) else { return true }
         report.diagnostics.add(.error(
             "exceeds-envelope", "\(what) grants \(outside), which rule `\(rule.purpose.value)` does not allow", at: span,
             help: "a policy must never grant more than its rule; if an action wildcard now covers new AWS actions, list the actions instead",
             notes: [.init("the rule is here", at: rule.purpose.span)]))
+        return false
     }
 
     /// `*.task.yaml` and `*.task.json` under `directory`, recursively, sorted.

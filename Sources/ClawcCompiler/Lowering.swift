@@ -70,6 +70,7 @@ public struct RuleLowering {
                     help: "check the ARN format against the actions' resource types, or move it to a grant whose actions use it"))
             }
             checkConditions(grant, actions: actions.map { ($0.name, $0.info) }, envelopes: envelopes.flatMap { $0 }, &diagnostics)
+            for template in grant.resources { checkFieldWildcards(template, grant: grant, rule: rule, &diagnostics) }
             if !grant.access.isEmpty && actions.isEmpty && !diagnostics.contains(where: { $0.severity == .error }) {
                 diagnostics.append(.error(
                     "empty-grant", "\(grant.name) expands to no action that applies to its resources", at: grant.span,
@@ -175,6 +176,27 @@ public struct RuleLowering {
         guard !action.resources.isEmpty, let info = try? catalog.service(service) else { return false }
         let types = cachedResourceTypes(of: pattern, in: info)
         return action.resources.contains { types.contains($0.type) }
+    }
+
+    /// A warning for a resource pattern whose wildcard in the partition, service or region sits before a literal
+    /// account: IAM documents that a `*` ending a segment may reach past the colons after it, so under that
+    /// reading a request in another account whose resource part repeats the rest of the pattern would match.
+    /// clawc cannot rule that reading out; a condition on `aws:ResourceAccount` pins the account whatever IAM does.
+    func checkFieldWildcards(_ template: Template, grant: Grant, rule: Rule, _ diagnostics: inout [Diagnostic]) {
+        let pinned = grant.conditions.contains { condition in
+            ["StringEquals", "StringEqualsIgnoreCase"].contains(condition.op.value) && condition.key.value.lowercased() == "aws:resourceaccount"
+        }
+        guard !pinned else { return }
+        for pattern in Envelope.patterns(for: template, in: rule).map(ResourcePattern.init) {
+            guard let fields = pattern.fields, let first = pattern.reachesPastField, first < 3, !fields[3].hasWildcards, !fields[3].text.isEmpty
+            else { continue }
+            diagnostics.append(Diagnostic(
+                .warning, code: "wildcard-may-cross-fields",
+                "the wildcard in the \(ResourcePattern.fieldNames[first]) of `\(template.source.value)` may reach past the colons after it, as IAM documents for a `*` that ends a segment, so this grant could also match resources in other accounts than `\(fields[3].text)`",
+                at: template.source.span,
+                help: "name the \(ResourcePattern.fieldNames[first]) (one pattern per value), or add `StringEquals: {aws:ResourceAccount: \"\(fields[3].text)\"}` under `when` where the grant's actions support that key"))
+            return
+        }
     }
 
     /// Every resource type of `service` that one of `patterns` names (all of them for `*`).

@@ -284,4 +284,49 @@ import Testing
             }
         }
     }
+
+    /// `check --update` never writes a policy that failed its proof, and `check` names a reviewed policy that
+    /// grants more than its rule (the collapse of problem 1, as an old clawc would have written it).
+    @Test func checkNeverWritesAnUnprovenPolicyAndFlagsAWideReviewedOne() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let rules = dir.appendingPathComponent("rules"), golden = dir.appendingPathComponent("golden")
+        try FileManager.default.createDirectory(at: rules, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: golden, withIntermediateDirectories: true)
+        try Self.twoNestedGrants.write(to: rules.appendingPathComponent("r.yaml"), atomically: true, encoding: .utf8)
+        try "taskId: t-1\npurpose: logs-writer\ntags: {bucket: acme-1}\ntargetResources: [\"arn:aws:s3:::acme-1/x/a.log\"]\n"
+            .write(to: golden.appendingPathComponent("one.task.yaml"), atomically: true, encoding: .utf8)
+        let policyURL = golden.appendingPathComponent("one.policy.json")
+        let wide = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::acme-1/x/*"}]}"# + "\n"
+        try wide.write(to: policyURL, atomically: true, encoding: .utf8)
+
+        let checked = GoldenCheck.run(rulesDirectory: rules.path, goldenDirectory: golden.path, update: false, catalog: Repo.catalog)
+        #expect(checked.diagnostics.items.map(\.code).contains("exceeds-envelope"), "\(DiagnosticRenderer.render(checked.diagnostics))")
+
+        let hooks = Compiler.Hooks(extraPasses: [WidenToEverything()], checkEachPass: false)
+        let updated = Compiler.$hooks.withValue(hooks) {
+            GoldenCheck.run(rulesDirectory: rules.path, goldenDirectory: golden.path, update: true, catalog: Repo.catalog)
+        }
+        #expect(updated.updated.isEmpty)
+        #expect(updated.diagnostics.items.map(\.code).contains("unproven-policy"))
+        #expect(try String(contentsOf: policyURL, encoding: .utf8) == wide, "check --update rewrote the reviewed file")
+    }
+
+    /// The lint names a rule's own wildcard that could reach another account, and a pin on the account silences it.
+    @Test func aRegionWildcardBeforeALiteralAccountIsWarnedAbout() throws {
+        let rule = """
+            purpose: logs
+            grants:
+              - actions: [logs:FilterLogEvents]
+                resources: ["arn:aws:logs:*:123456789012:log-group:/acme/*"]
+            """
+        let source = try YAMLSource.parse(data: Data(rule.utf8), displayPath: "rules/logs.yaml").get()
+        let parsed = try #require(SyntaxReader.rule(source).0)
+        let (_, found) = RuleLowering(catalog: Repo.catalog).lower(parsed)
+        #expect(found.map(\.code) == ["wildcard-may-cross-fields"])
+        let pinned = rule + "\n    when:\n      StringEquals: {aws:ResourceAccount: \"123456789012\"}\n"
+        let pinnedSource = try YAMLSource.parse(data: Data(pinned.utf8), displayPath: "rules/logs.yaml").get()
+        let (_, none) = RuleLowering(catalog: Repo.catalog).lower(try #require(SyntaxReader.rule(pinnedSource).0))
+        #expect(none.isEmpty, "\(none.map(\.message))")
+    }
 }
