@@ -95,6 +95,33 @@ let benchmarks: @Sendable () -> Void = {
             return (prepared, task)
         })
 
+    // The proof every compile now ends with, alone: the warm task's policy text read back and proved inside its
+    // rule's envelope. Part of "compile: one task, warm rules" above; measured on its own to show its share.
+    Benchmark(
+        "proof: read back and prove the warm task's policy",
+        configuration: configuration(maxIterations: 100_000, seconds: 5),
+        closure: { (benchmark: Benchmark, input: (String, [Statement], Catalog)) in
+            for _ in benchmark.scaledIterations {
+                blackHole(Compiler.proveEmitted(input.0, inside: input.1, catalog: input.2, budget: ProverBudget(units: PassContext.compileBudget)))
+            }
+        },
+        setup: { () throws -> (String, [Statement], Catalog) in
+            let catalog = try Catalog(directory: catalogDirectory)
+            let rules = repositoryRoot.appendingPathComponent("rules").path
+            guard let ruleSet = RuleSet.load(directory: rules, displayPath: "rules").0 else { throw SetupFailure(message: "rules do not load") }
+            let taskPath = repositoryRoot.appendingPathComponent("golden/log-analysis/one-bucket.task.yaml").path
+            guard case .success(let source) = YAMLSource.load(path: taskPath, displayPath: "task"), let task = SyntaxReader.task(source).0 else {
+                throw SetupFailure(message: "the task does not load")
+            }
+            let outcome = Compiler.compile(ruleSet: ruleSet, task: task, catalog: catalog)
+            guard let json = outcome.json, let rule = outcome.rule else { throw SetupFailure(message: "the task does not compile") }
+            let envelope = Envelope.statements(for: rule, lowered: RuleLowering(catalog: catalog).lower(rule).0)
+            guard Compiler.proveEmitted(String(json.dropLast()), inside: envelope, catalog: catalog, budget: ProverBudget()) == nil else {
+                throw SetupFailure(message: "the proof fails")
+            }
+            return (String(json.dropLast()), envelope, catalog)
+        })
+
     // Reading and parsing the rules folder (YAML with marks, every rule file, settings).
     Benchmark("rules: load the rules folder", configuration: configuration(maxIterations: 5_000, seconds: 5)) { benchmark in
         let rules = repositoryRoot.appendingPathComponent("rules").path
