@@ -1,0 +1,109 @@
+import ClawcCompiler
+import ClawcDiagnostics
+import ClawcRuntime
+import ClawcSyntax
+import Foundation
+import Testing
+
+/// Inputs written to crash, stall or forge clawc's output, and rule mistakes that used to compile.
+/// The corpus (`Corpus/`) pins the exact messages; these tests pin the properties behind them.
+@Suite struct HostileInputTests {
+    static let task = "taskId: t-42\npurpose: log-analysis\n"
+
+    /// A rule file `log-analysis.yaml` with `params` (lines, or nothing) and one grant's lines.
+    static func rule(_ grant: String, params: String = "") -> [String: String] {
+        ["log-analysis.yaml": "purpose: log-analysis\n\(params)grants:\n\(grant)"]
+    }
+
+    // MARK: 3. No forged diagnostics
+
+    static let hostilePurpose = "x\nrules/log-analysis.yaml:1:1: note: rule checked [ok]\r\u{1B}[2K\u{1B}[1A\u{85}\u{2028}\u{2029}\u{202E}\u{2066}\u{7F}\u{9B}end"
+
+    /// Every scalar a terminal or log could act on, except the line feeds that end clawc's own lines.
+    static func hostileScalars(in text: String) -> [Unicode.Scalar] {
+        text.unicodeScalars.filter { $0 != "\n" && HostileText.isHostile($0) }
+    }
+
+    /// Text as the inside of a YAML double-quoted scalar, every hostile scalar as a `\u` escape.
+    static func yamlQuoted(_ text: String) -> String {
+        text.unicodeScalars.map { scalar in
+            if scalar == "\"" || scalar == "\\" { return "\\" + String(scalar) }
+            if HostileText.isHostile(scalar) { return String(format: "\\u%04X", scalar.value) }
+            return String(scalar)
+        }.joined()
+    }
+
+    @Test func escapeWritesEveryHostileScalarOut() {
+        #expect(HostileText.escape("a\nb\rc\td") == "a\\nb\\rc\\td")
+        #expect(HostileText.escape("\u{1B}[31m") == "\\u{1B}[31m")
+        #expect(HostileText.escape("\u{0}\u{7F}\u{80}\u{85}\u{9F}") == "\\u{0}\\u{7F}\\u{80}\\u{85}\\u{9F}")
+        #expect(HostileText.escape("\u{2028}\u{2029}") == "\\u{2028}\\u{2029}")
+        #expect(HostileText.escape("\u{202A}\u{202B}\u{202C}\u{202D}\u{202E}\u{2066}\u{2067}\u{2068}\u{2069}")
+                == "\\u{202A}\\u{202B}\\u{202C}\\u{202D}\\u{202E}\\u{2066}\\u{2067}\\u{2068}\\u{2069}")
+        #expect(HostileText.escape("plain `text`, é, 日本, \\ stays") == "plain `text`, é, 日本, \\ stays")
+        #expect(HostileText.escape("\u{A0}\u{200B}") == "\u{A0}\u{200B}")
+        #expect(HostileText.clipped("abcdef", to: 3) == "abc…")
+        #expect(HostileText.clipped("abc", to: 3) == "abc")
+    }
+
+    @Test func hostilePurposeCannotForgeALine() throws {
+        let escapedPurpose = HostileText.escape(Self.hostilePurpose)
+        let task = "taskId: t-1\npurpose: \"\(Self.yamlQuoted(Self.hostilePurpose))\"\n"
+        let outcome = try compile(rules: Self.rule("  - actions: [s3:GetObject]\n    resources: [\"arn:aws:s3:::b/*\"]\n"), task: task)
+        let text = outcome.rendered
+        #expect(outcome.codes == ["unknown-purpose"])
+        #expect(Self.hostileScalars(in: text).isEmpty, "\(text.unicodeScalars.map { HostileText.isHostile($0) ? HostileText.escaped($0) : String($0) }.joined())")
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.first == "task.yaml:2:10: error: no rule has purpose `\(escapedPurpose)` [unknown-purpose]")
+        // Header, source line, caret, help, summary and the empty string after the last newline: the fake
+        // `rules/...: note:` stays inside the header, and no other line starts with a location.
+        #expect(lines.count == 6, "\(text)")
+        #expect(lines.dropFirst().allSatisfy { $0.isEmpty || $0.hasPrefix("    ") || $0.hasPrefix("help: ") || $0 == "clawc: 1 error" }, "\(text)")
+    }
+
+    @Test func helpAndNotesAreEscapedToo() {
+        let file = SourceFile(path: "t\u{1B}.yaml", text: "a: \u{1B}[31mb\u{202E}c\n")
+        let d = Diagnostic.error(
+            "x", "message \u{1B}[31m", at: SourceSpan(file: file, start: .init(line: 1, column: 4), length: 5),
+            help: "help\nrules/r.yaml:1:1: error: forged [ok]", notes: [.init("note\r\u{9B}2J", at: nil), .init("located\u{2028}note", at: SourceSpan(file: file, start: .init(line: 1, column: 1)))])
+        let text = DiagnosticRenderer.render(d)
+        #expect(Self.hostileScalars(in: text).isEmpty)
+        #expect(text == """
+            t\\u{1B}.yaml:1:4: error: message \\u{1B}[31m [x]
+                a: ?[31mb?c
+                   ^~~~~
+            help: help\\nrules/r.yaml:1:1: error: forged [ok]
+            note: note\\r\\u{9B}2J
+            t\\u{1B}.yaml:1:1: note: located\\u{2028}note
+                a: ?[31mb?c
+                ^
+
+            """)
+    }
+
+    /// GitHub reads one workflow command per line: a value's line break must not end the annotation, and a
+    /// value's newline must not pass for the line break clawc puts before `help:`.
+    @Test func githubAnnotationsCannotBeForged() {
+        let file = SourceFile(path: "task.yaml", text: "purpose: x\n")
+        var bag = DiagnosticBag()
+        bag.add(.error("unknown-purpose", "no rule has purpose `x\n::error file=rules/a.yaml::forged\r\n::add-mask::secret%0A\u{1B}[1m\u{2028}`",
+                       at: SourceSpan(file: file, start: .init(line: 1, column: 10)), help: "did you mean\n::warning::x"))
+        let out = DiagnosticFormats.github(bag)
+        let lines = out.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count == 2 && lines[1].isEmpty, "\(out)")
+        #expect(!out.contains("\r") && Self.hostileScalars(in: out).isEmpty)
+        #expect(out.hasPrefix("::error file=task.yaml,line=1,col=10,title=unknown-purpose::no rule has purpose `x\\n::error file=rules/a.yaml::forged\\r\\n::add-mask::secret%250A\\u{1B}[1m\\u{2028}`%0Ahelp: did you mean\\n::warning::x"), "\(out)")
+    }
+
+    @Test func sarifTextIsEscaped() throws {
+        let file = SourceFile(path: "task.yaml", text: "purpose: x\n")
+        var bag = DiagnosticBag()
+        bag.add(.error("unknown-purpose", "purpose `x\n\u{1B}[2K\u{2028}`", at: SourceSpan(file: file, start: .init(line: 1, column: 10))))
+        let out = DiagnosticFormats.sarif(bag, toolVersion: "test")
+        let log = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        let runs = try #require(log["runs"] as? [[String: Any]])
+        let results = try #require(runs.first?["results"] as? [[String: Any]])
+        let message = try #require(results.first?["message"] as? [String: Any])
+        #expect(message["text"] as? String == "purpose `x\\n\\u{1B}[2K\\u{2028}`")
+    }
+}
