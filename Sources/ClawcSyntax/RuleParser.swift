@@ -19,6 +19,12 @@ public enum SyntaxReader {
     /// The most STS allows for a role session: 12 hours.
     public static let maxLifetimeSeconds = 43_200
 
+    /// The longest task estimate accepted: 36 hours (129,600 s), the longest credential any STS path issues
+    /// (GetScopedCredentials; a web-identity session stops at 12 hours). A longer estimate could only be capped,
+    /// and a number that large is more likely a unit mistake than a task (milliseconds sent as seconds: `600000`
+    /// for ten minutes reads as a week), so it is refused where it is read, with its line and column.
+    public static let maxEstimateSeconds = 129_600
+
     /// Parses one rule file. Returns the rule when it has no errors, and every diagnostic found.
     public static func rule(_ source: YAMLSource) -> (Rule?, [Diagnostic]) {
         var reader = NodeReader(file: source.file)
@@ -63,23 +69,46 @@ public enum SyntaxReader {
         return text.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || $0.isASCIIDigit || $0 == "-" }
     }
 
-    static func duration(_ node: Node, context: String, _ reader: inout NodeReader) -> Located<Int>? {
+    /// The most a duration field may say, and what to report past it.
+    struct DurationLimit {
+        var seconds: Int
+        var code: String
+        var help: String
+
+        static let lifetime = DurationLimit(
+            seconds: SyntaxReader.maxLifetimeSeconds, code: "invalid-lifetime", help: "STS issues role sessions for at most 12 hours")
+        static let estimate = DurationLimit(
+            seconds: SyntaxReader.maxEstimateSeconds, code: "invalid-duration",
+            help: "an estimate is at most 36h (129600s), the longest credential STS issues; a plain number is seconds, so check the unit")
+    }
+
+    /// A duration field, in range: every value is checked here, where it is read, so no later arithmetic
+    /// (a lifetime margin, an expiry date) sees a number it could overflow on.
+    static func duration(_ node: Node, context: String, limit: DurationLimit, _ reader: inout NodeReader) -> Located<Int>? {
         guard let text = reader.string(node, context: context) else { return nil }
-        guard let seconds = DurationText.seconds(text.value) else {
+        let shown = HostileText.clipped(text.value, to: 40)
+        switch DurationText.parse(text.value) {
+        case .failure(.notADuration):
             reader.diagnostics.append(.error(
-                "invalid-duration", "\(context) `\(text.value)` is not a duration", at: text.span,
+                "invalid-duration", "\(context) `\(shown)` is not a duration", at: text.span,
                 help: "write seconds or a number with a unit: `90s`, `10m`, `1h`"))
             return nil
+        case .success(let seconds) where seconds <= limit.seconds:
+            return Located(seconds, at: text.span)
+        case .success, .failure(.overflow):
+            reader.diagnostics.append(.error(
+                limit.code, "\(context) `\(shown)` is longer than \(DurationText.describe(limit.seconds))", at: text.span,
+                help: limit.help))
+            return nil
         }
-        return Located(seconds, at: text.span)
     }
 
     static func parseLifetime(_ node: Node, _ reader: inout NodeReader) -> Lifetime {
         guard let fields = reader.fields(node, context: "`lifetime`", allowed: ["min", "default", "max"]) else { return Lifetime() }
         var lifetime = Lifetime()
-        lifetime.minSeconds = fields["min"].flatMap { duration($0.value, context: "`lifetime.min`", &reader) }
-        lifetime.defaultSeconds = fields["default"].flatMap { duration($0.value, context: "`lifetime.default`", &reader) }
-        lifetime.maxSeconds = fields["max"].flatMap { duration($0.value, context: "`lifetime.max`", &reader) }
+        lifetime.minSeconds = fields["min"].flatMap { duration($0.value, context: "`lifetime.min`", limit: .lifetime, &reader) }
+        lifetime.defaultSeconds = fields["default"].flatMap { duration($0.value, context: "`lifetime.default`", limit: .lifetime, &reader) }
+        lifetime.maxSeconds = fields["max"].flatMap { duration($0.value, context: "`lifetime.max`", limit: .lifetime, &reader) }
         for value in [lifetime.minSeconds, lifetime.defaultSeconds, lifetime.maxSeconds].compactMap({ $0 }) where value.value < 1 || value.value > maxLifetimeSeconds {
             reader.diagnostics.append(.error(
                 "invalid-lifetime", "lifetime \(DurationText.describe(value.value)) is outside 1s..12h", at: value.span,

@@ -15,6 +15,60 @@ import Testing
         ["log-analysis.yaml": "purpose: log-analysis\n\(params)grants:\n\(grant)"]
     }
 
+    // MARK: 1. Durations: range-checked where they are read; lifetime arithmetic that cannot trap
+
+    @Test(arguments: ["9223372036854775807", "9223372036854775808", "99999999999999999999", "99999999h", "2d", "129601", "36h1s"])
+    func hugeEstimatesAreLocatedErrors(estimate: String) throws {
+        let outcome = try compile(rules: ["r.yaml": "purpose: log-analysis\ngrants:\n  - actions: [s3:GetObject]\n    resources: [\"arn:aws:s3:::b/*\"]\n"],
+                                  task: "taskId: t-1\npurpose: log-analysis\nestimatedDuration: \(estimate)\n")
+        #expect(outcome.json == nil)
+        #expect(outcome.codes == ["invalid-duration"], "\(outcome.rendered)")
+        #expect(outcome.rendered.hasPrefix("task.yaml:3:20: error: `estimatedDuration` `\(estimate)` is longer than 36h [invalid-duration]"), "\(outcome.rendered)")
+    }
+
+    @Test(arguments: ["129600", "36h", "1d12h", "0", "90s"])
+    func estimatesUpToThirtySixHoursAreAccepted(estimate: String) throws {
+        let outcome = try compile(rules: ["r.yaml": "purpose: log-analysis\ngrants:\n  - actions: [s3:GetObject]\n    resources: [\"arn:aws:s3:::b/*\"]\n"],
+                                  task: "taskId: t-1\npurpose: log-analysis\nestimatedDuration: \(estimate)\n")
+        #expect(outcome.json != nil, "\(outcome.rendered)")
+    }
+
+    @Test func ruleLifetimesPastTwelveHoursOrPastIntAreLocated() throws {
+        for text in ["13h", "99999999999999999999", "9223372036854775807"] {
+            let outcome = try compile(rules: ["r.yaml": "purpose: log-analysis\nlifetime: {max: \(text)}\ngrants:\n  - actions: [s3:GetObject]\n    resources: [\"arn:aws:s3:::b/*\"]\n"],
+                                      task: "taskId: t-1\npurpose: log-analysis\n")
+            #expect(outcome.codes == ["invalid-lifetime"], "\(outcome.rendered)")
+            #expect(outcome.rendered.contains("r.yaml:2:17: error: `lifetime.max` `\(text)` is longer than 12h"), "\(outcome.rendered)")
+        }
+    }
+
+    @Test func durationTextNeverTraps() {
+        #expect(DurationText.parse("9223372036854775807") == .success(Int.max))
+        #expect(DurationText.parse("9223372036854775808") == .failure(.overflow))
+        #expect(DurationText.parse("2562047788015216h") == .failure(.overflow))
+        #expect(DurationText.parse("106751991167300d1d") == .failure(.overflow))
+        #expect(DurationText.parse("99999999999999999999x") == .failure(.notADuration))
+        #expect(DurationText.parse("1h30m") == .success(5400))
+        #expect(DurationText.parse("99999999h") == .success(359_999_996_400))
+        #expect(DurationText.parse("-5") == .failure(.notADuration))
+        #expect(DurationText.parse("") == .failure(.notADuration))
+        #expect(DurationText.parse("h") == .failure(.notADuration))
+        #expect(DurationText.parse("1h30") == .failure(.notADuration))
+        #expect(DurationText.seconds("10m") == 600)
+    }
+
+    /// Defence in depth: whatever a caller passes, the lifetime is chosen without overflowing.
+    @Test func lifetimeArithmeticSaturates() throws {
+        #expect(LifetimePolicy.margin(for: Int.max) == Int.max / 4 + 1)
+        #expect(LifetimePolicy.margin(for: Int.min) == 30)
+        #expect(LifetimePolicy.margin(for: 1200) == 300)
+        #expect(LifetimePolicy.margin(for: 1201) == 301)
+        let choice = try LifetimePolicy.choose(estimated: Int.max, ruleDefault: nil, ruleMax: 3600, roleMax: nil).get()
+        #expect(choice.seconds == 3600)
+        let negative = try LifetimePolicy.choose(estimated: Int.min, ruleDefault: nil, ruleMax: 3600, roleMax: nil).get()
+        #expect(negative.seconds == 900)
+    }
+
     // MARK: 3. No forged diagnostics
 
     static let hostilePurpose = "x\nrules/log-analysis.yaml:1:1: note: rule checked [ok]\r\u{1B}[2K\u{1B}[1A\u{85}\u{2028}\u{2029}\u{202E}\u{2066}\u{7F}\u{9B}end"
