@@ -69,6 +69,99 @@ import Testing
         #expect(negative.seconds == 900)
     }
 
+    // MARK: 2. Did-you-mean in bounded time
+
+    /// The time to compile, and the codes; the bound is generous so a loaded machine does not flake, and the
+    /// quadratic version this replaces took minutes on these inputs.
+    static func timed(rules: [String: String], task: String) throws -> (Duration, [String]) {
+        let clock = ContinuousClock()
+        var outcome: Compiler.Outcome?
+        let elapsed = try clock.measure { outcome = try compile(rules: rules, task: task) }
+        return (elapsed, outcome?.codes ?? [])
+    }
+
+    static let huge = String(repeating: "x", count: 200_000)
+
+    @Test func hugeUnknownServiceAnswersQuickly() throws {
+        let (elapsed, codes) = try Self.timed(
+            rules: Self.rule("  - actions: [\"\(Self.huge):GetObject\"]\n    resources: [\"arn:aws:s3:::b/*\"]\n"), task: Self.task)
+        #expect(codes == ["unknown-service"])
+        #expect(elapsed < .seconds(2), "took \(elapsed)")
+    }
+
+    @Test func hugeUnknownActionAnswersQuickly() throws {
+        let (elapsed, codes) = try Self.timed(
+            rules: Self.rule("  - actions: [\"ec2:\(Self.huge)\"]\n    resources: [\"*\"]\n"), task: Self.task)
+        #expect(codes == ["unknown-action"])
+        #expect(elapsed < .seconds(2), "took \(elapsed)")
+    }
+
+    @Test func hugeUnknownPurposeAnswersQuickly() throws {
+        let (elapsed, codes) = try Self.timed(
+            rules: Self.rule("  - actions: [s3:GetObject]\n    resources: [\"arn:aws:s3:::b/*\"]\n"),
+            task: "taskId: t-1\npurpose: \(Self.huge)\n")
+        #expect(codes == ["unknown-purpose"])
+        #expect(elapsed < .seconds(2), "took \(elapsed)")
+    }
+
+    @Test func hugeUnknownKeyAnswersQuickly() throws {
+        let (elapsed, codes) = try Self.timed(
+            rules: Self.rule("  - actions: [s3:GetObject]\n    resources: [\"arn:aws:s3:::b/*\"]\n"),
+            task: "taskId: t-1\npurpose: log-analysis\n? \(Self.huge)\n: 1\n")  // explicit: libyaml caps simple keys at 1024
+        #expect(codes == ["unknown-key"])
+        #expect(elapsed < .seconds(2), "took \(elapsed)")
+    }
+
+    /// A duplicate key at the end of a long one-line flow mapping: the locator once copied the rest of the line
+    /// at every comma (minutes for 200 KB).
+    @Test func duplicateKeyInALongFlowMappingAnswersQuickly() throws {
+        let tags = (0..<20_000).map { "k\($0): v" }.joined(separator: ", ")
+        let (elapsed, codes) = try Self.timed(
+            rules: Self.rule("  - actions: [s3:GetObject]\n    resources: [\"arn:aws:s3:::b/*\"]\n"),
+            task: "taskId: t-1\npurpose: log-analysis\ntags: {\(tags), k0: v}\n")
+        #expect(codes == ["duplicate-key"])
+        #expect(elapsed < .seconds(3), "took \(elapsed)")
+    }
+
+    @Test func suggestionsStillFindTypos() {
+        #expect(Suggestion.closest(to: "s4", in: ["s3", "sqs", "ec2"]) == "s3")
+        #expect(Suggestion.closest(to: "GetObjct", in: ["GetObject", "PutObject", "GetObjectAcl"]) == "GetObject")
+        #expect(Suggestion.closest(to: "GetObjetc", in: ["GetObject"]) == "GetObject")
+        #expect(Suggestion.closest(to: "resorces", in: ["sid", "actions", "resources"]) == "resources")
+        #expect(Suggestion.closest(to: "zzzzzzzz", in: ["resources"]) == nil)
+        #expect(Suggestion.closest(to: String(repeating: "a", count: 129), in: [String(repeating: "a", count: 129)]) == nil)
+    }
+
+    /// The banded distance agrees with the full matrix wherever it answers, and answers whenever the distance
+    /// is within its limit.
+    @Test func bandedDistanceMatchesTheFullMatrix() {
+        func reference(_ a: [Unicode.Scalar], _ b: [Unicode.Scalar]) -> Int {
+            if a.isEmpty { return b.count }
+            if b.isEmpty { return a.count }
+            var d = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
+            for i in 0...a.count { d[i][0] = i }
+            for j in 0...b.count { d[0][j] = j }
+            for i in 1...a.count {
+                for j in 1...b.count {
+                    d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+                    if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1) }
+                }
+            }
+            return d[a.count][b.count]
+        }
+        var rng = SplitMix64(seed: propertySeed(2028))
+        let alphabet: [Unicode.Scalar] = ["a", "b", "c"]
+        for _ in 0..<3000 {
+            let a = (0..<Int.random(in: 0...9, using: &rng)).map { _ in alphabet.randomElement(using: &rng) ?? "a" }
+            let b = (0..<Int.random(in: 0...9, using: &rng)).map { _ in alphabet.randomElement(using: &rng) ?? "a" }
+            let limit = Int.random(in: 0...4, using: &rng)
+            let full = reference(a, b)
+            let banded = Suggestion.editDistance(a, b, limit: limit)
+            #expect(banded == (full <= limit ? full : nil), "\(a) \(b) limit \(limit): full \(full), banded \(String(describing: banded))")
+            #expect(Suggestion.editDistance(a, b) == full)
+        }
+    }
+
     // MARK: 3. No forged diagnostics
 
     static let hostilePurpose = "x\nrules/log-analysis.yaml:1:1: note: rule checked [ok]\r\u{1B}[2K\u{1B}[1A\u{85}\u{2028}\u{2029}\u{202E}\u{2066}\u{7F}\u{9B}end"
