@@ -69,17 +69,17 @@ public struct YAMLSource: @unchecked Sendable {
     /// The text of valid UTF-8, or the line and column of the first invalid byte.
     static func decodeUTF8(_ data: Data) -> Result<String, InvalidByte> {
         if let text = String(data: data, encoding: .utf8) { return .success(text) }
-        var line = 1, column = 1
+        var counter = LineCounter()
         var iterator = data.makeIterator()
         var decoder = Unicode.UTF8()
         while true {
             switch decoder.decode(&iterator) {
             case .scalarValue(let scalar):
-                if scalar == "\n" { line += 1; column = 1 } else { column += 1 }
+                counter.advance(over: scalar)
             case .emptyInput:
                 return .success(String(decoding: data, as: UTF8.self))
             case .error:
-                return .failure(InvalidByte(location: SourceLocation(line: line, column: column)))
+                return .failure(InvalidByte(location: counter.location))
             }
         }
     }
@@ -118,13 +118,14 @@ public struct YAMLSource: @unchecked Sendable {
     }
 
     static func location(ofByteOffset offset: Int, in text: String) -> SourceLocation {
-        var line = 1, column = 1, bytes = 0
+        var counter = LineCounter()
+        var bytes = 0
         for scalar in text.unicodeScalars {
             if bytes >= offset { break }
-            bytes += String(scalar).utf8.count
-            if scalar == "\n" { line += 1; column = 1 } else { column += 1 }
+            bytes += UTF8.width(scalar)
+            counter.advance(over: scalar)
         }
-        return SourceLocation(line: line, column: column)
+        return counter.location
     }
 }
 

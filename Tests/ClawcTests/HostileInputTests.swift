@@ -253,4 +253,30 @@ import Testing
         let message = try #require(results.first?["message"] as? [String: Any])
         #expect(message["text"] as? String == "purpose `x\\n\\u{1B}[2K\\u{2028}`")
     }
+
+    // MARK: 4. Line breaks as libyaml counts them
+
+    @Test(arguments: [("LF", "\n"), ("CRLF", "\r\n"), ("CR", "\r"), ("NEL", "\u{85}"), ("LS", "\u{2028}"), ("PS", "\u{2029}")])
+    func diagnosticsQuoteTheRightLine(name: String, lineBreak: String) throws {
+        let lines = ["purpose: log-analysis", "grants:", "  - actionz: [s3:GetObject]", "    resources: [\"arn:aws:s3:::b/*\"]", ""]
+        let outcome = try compile(rules: ["r.yaml": lines.joined(separator: lineBreak)], task: "taskId: t-1\npurpose: log-analysis\n")
+        // libyaml (through Yams) reports line 3, column 5 for every one of these line breaks.
+        #expect(outcome.rendered == """
+            rules/r.yaml:3:5: error: unknown key `actionz` in a grant [unknown-key]
+                  - actionz: [s3:GetObject]
+                    ^~~~~~~
+            help: did you mean `actions`?
+            clawc: 1 error
+
+            """, "\(name): \(outcome.rendered)")
+    }
+
+    @Test func sourceFileSplitsOnEveryYAMLLineBreak() {
+        let file = SourceFile(path: "f", text: "a\nb\r\nc\rd\u{85}e\u{2028}f\u{2029}g\r\r\nh")
+        #expect((1...file.lineCount).compactMap { file.line($0).map(String.init) } == ["a", "b", "c", "d", "e", "f", "g", "", "h"])
+        #expect(file.line(0) == nil && file.line(10) == nil)
+        var counter = LineCounter()
+        for scalar in "a\r\nb\rc\u{85}de".unicodeScalars { counter.advance(over: scalar) }
+        #expect(counter.location == SourceLocation(line: 4, column: 3))
+    }
 }
