@@ -215,10 +215,28 @@ public enum SyntaxReader {
             }
             let actions = fields["actions"].flatMap { reader.strings($0.value, context: "`actions`") } ?? []
             for action in actions { checkActionSyntax(action, &reader) }
+            // An empty list would reach the policy as `"Action":[]`, which STS refuses (or, beside `access:`,
+            // says nothing): either way the rule does not say what it meant.
+            if let node = fields["actions"]?.value, case .sequence(let items) = node, items.isEmpty {
+                reader.diagnostics.append(.error(
+                    "empty-actions", "`actions` is empty", at: reader.span(of: node),
+                    help: "list the actions this grant allows, such as `[s3:GetObject]`, or remove `actions` and give `access:` levels"))
+            }
             var access: [(service: Located<String>, levels: [Located<String>])] = []
             if let node = fields["access"]?.value, let pairs = reader.mapping(node, context: "`access`") {
-                for (service, levels) in pairs {
-                    if let levels = reader.strings(levels, context: "`access.\(service.value)`") { access.append((service, levels)) }
+                if pairs.isEmpty {
+                    reader.diagnostics.append(.error(
+                        "empty-actions", "`access` names no service", at: reader.span(of: node),
+                        help: "give levels by service, such as `access: {s3: [read]}`, or list `actions:` instead"))
+                }
+                for (service, levelsNode) in pairs {
+                    guard let levels = reader.strings(levelsNode, context: "`access.\(service.value)`") else { continue }
+                    if levels.isEmpty {
+                        reader.diagnostics.append(.error(
+                            "empty-actions", "`access.\(service.value)` lists no access level", at: reader.span(of: levelsNode),
+                            help: "list levels such as `[read]`; levels: `list`, `read`, `write`, `tagging`, `permissions-management`"))
+                    }
+                    access.append((service, levels))
                 }
             }
             if fields["actions"] == nil && fields["access"] == nil {
@@ -226,7 +244,11 @@ public enum SyntaxReader {
             }
             var resources: [Template] = []
             if let node = fields["resources"]?.value, let values = reader.strings(node, context: "`resources`") {
-                if values.isEmpty { reader.diagnostics.append(.error("missing-key", "`resources` is empty", at: reader.span(of: node))) }
+                if values.isEmpty {
+                    reader.diagnostics.append(.error(
+                        "missing-key", "`resources` is empty", at: reader.span(of: node),
+                        help: "list the ARN patterns this grant may reach, such as `[\"arn:aws:s3:::bucket/*\"]`, or `[\"*\"]` for actions that take no resource"))
+                }
                 for value in values {
                     if let template = template(value, params: params, isResource: true, &reader) { resources.append(template) }
                 }
@@ -250,12 +272,26 @@ public enum SyntaxReader {
                         continue
                     }
                     guard let keys = reader.mapping(keysNode, context: "`\(op.value)`") else { continue }
+                    if keys.isEmpty {
+                        reader.diagnostics.append(.error(
+                            "invalid-condition", "`\(op.value)` names no condition key, so it restricts nothing", at: reader.span(of: keysNode),
+                            help: "write `\(op.value): {KEY: VALUE}`, or remove the operator"))
+                    }
                     for (key, valuesNode) in keys {
+                        if let problem = ConditionCheck.keyProblem(key.value) {
+                            reader.diagnostics.append(.error(
+                                "invalid-condition-key", problem.message,
+                                at: problem.offset.map { key.span(ofScalarsAt: $0, count: 1) } ?? key.span, help: problem.help))
+                            continue
+                        }
                         guard let values = reader.strings(valuesNode, context: "`\(key.value)`") else { continue }
                         if values.isEmpty {
-                            reader.diagnostics.append(.error("invalid-condition", "condition `\(key.value)` has no values", at: key.span))
+                            reader.diagnostics.append(.error(
+                                "invalid-condition", "condition `\(key.value)` has no values", at: reader.span(of: valuesNode),
+                                help: "give at least one value; an empty list matches no request, so the grant would allow nothing"))
                         }
                         let templates = values.compactMap { template($0, params: params, isResource: false, &reader) }
+                        checkValueTypes(templates, op: op, &reader)
                         conditions.append(Condition(op: op, key: key, values: templates))
                     }
                 }
@@ -265,6 +301,29 @@ public enum SyntaxReader {
                 conditions: conditions, name: sid.map { "`\($0.value)`" } ?? "grant \(index + 1)"))
         }
         return grants
+    }
+
+    /// Values of typed operators (Numeric, Date, Bool, IpAddress, Binary, Null) against their type.
+    ///
+    /// A slot's value is known only when a task fills it, and slot filling checks that it is safe text, not
+    /// that it is a number, a date or an address; so a typed operator takes literal values only. (A `{param}`
+    /// whose `oneOf` values are all checked here could be allowed, but the containment prover reads several
+    /// values as "any of these" only for `StringEquals`-like String and ARN operators: such a grant would be
+    /// reported outside its envelope by `clawc check`, and trips the debug build's check after slot filling.)
+    static func checkValueTypes(_ templates: [Template], op: Located<String>, _ reader: inout NodeReader) {
+        guard let type = ConditionCheck.valueType(ofOperator: op.value) else { return }
+        for value in templates {
+            if value.hasSlots {
+                reader.diagnostics.append(.error(
+                    "condition-value-type", "`\(op.value)` compares \(type.name), and `\(value.source.value)` is only known when a task fills it",
+                    at: value.source.span,
+                    help: "write the value into the rule (a grant per value if there are several); slots are checked as safe text, not as \(type.name)"))
+            } else if let problem = ConditionCheck.valueProblem(value.source.value, type: type) {
+                reader.diagnostics.append(.error(
+                    "condition-value-type", "`\(op.value)` compares \(type.name), and `\(value.source.value)` \(problem)", at: value.source.span,
+                    help: type.help))
+            }
+        }
     }
 
     static func checkActionSyntax(_ action: Located<String>, _ reader: inout NodeReader) {

@@ -279,4 +279,118 @@ import Testing
         for scalar in "a\r\nb\rc\u{85}de".unicodeScalars { counter.advance(over: scalar) }
         #expect(counter.location == SourceLocation(line: 4, column: 3))
     }
+
+    // MARK: 5. Rule defects that used to compile
+
+    static func findings(_ grant: String, params: String = "") throws -> Compiler.Outcome {
+        try compile(rules: rule(grant, params: params), task: task)
+    }
+
+    @Test(arguments: [
+        ("  - actions: []\n    resources: [\"arn:aws:s3:::b/*\"]\n", "empty-actions", "rules/log-analysis.yaml:3:14: error: `actions` is empty"),
+        ("  - actions: []\n    access: {s3: [read]}\n    resources: [\"arn:aws:s3:::b/*\"]\n", "empty-actions", "`actions` is empty"),
+        ("  - access: {}\n    resources: [\"arn:aws:s3:::b/*\"]\n", "empty-actions", "3:13: error: `access` names no service"),
+        ("  - access: {s3: []}\n    resources: [\"arn:aws:s3:::b/*\"]\n", "empty-actions", "3:18: error: `access.s3` lists no access level"),
+        ("  - actions: [s3:GetObject]\n    resources: []\n", "missing-key", "help: list the ARN patterns"),
+        ("  - actions: [s3:GetObject]\n    resources: [\"arn:aws:s3:::b/*\"]\n    when: {StringEquals: {s3:ExistingObjectTag/team: []}}\n",
+         "invalid-condition", "5:54: error: condition `s3:ExistingObjectTag/team` has no values"),
+        ("  - actions: [s3:GetObject]\n    resources: [\"arn:aws:s3:::b/*\"]\n    when: {StringEquals: {}}\n",
+         "invalid-condition", "`StringEquals` names no condition key, so it restricts nothing"),
+    ])
+    func emptyListsAreLocatedErrors(grant: String, code: String, text: String) throws {
+        let outcome = try Self.findings(grant)
+        #expect(outcome.json == nil)
+        #expect(outcome.codes == [code], "\(outcome.rendered)")
+        #expect(outcome.rendered.contains(text), "\(outcome.rendered)")
+        #expect(outcome.diagnostics.items.allSatisfy { $0.help != nil }, "\(outcome.rendered)")
+    }
+
+    @Test(arguments: [
+        "s3:prefix", "aws:SourceIp", "aws:ResourceTag/Cost Center", "aws:PrincipalTag/team@x=1+2:a/b_c.d-e",
+        "kms:EncryptionContext:purpose", "accounts.google.com:aud", "aws:ResourceTag/Équipe", "aws:ResourceTag/チーム",
+        "S3:Prefix",
+    ])
+    func wellFormedConditionKeysPass(key: String) {
+        #expect(ConditionCheck.keyProblem(key) == nil)
+    }
+
+    @Test(arguments: [
+        ("aws:PrincipalTag/team\u{0}", "the character U+0000"), ("aws:PrincipalTag/team\u{2028}x", "the character U+2028"),
+        ("aws:PrincipalTag/te\"am", "`\"`"), ("aws:PrincipalTag/te'am", "`'`"), ("s3:pre fix", "a space in its name"),
+        ("aws:PrincipalTag/${aws:username}", "`$`"), ("prefix", "no service prefix"), (":prefix", "empty service prefix"),
+        ("s3:", "no name"), ("aws:PrincipalTag/a\u{202E}b", "U+202E"), ("aws:PrincipalTag/a\u{A0}b", "U+00A0"),
+        ("aws/x:y", "`/` in its service prefix"), ("s\u{1B}3:prefix", "in its service prefix"), ("aws:ResourceTag/a\tb", "a tab"),
+    ])
+    func malformedConditionKeysAreRefused(key: String, phrase: String) throws {
+        let problem = try #require(ConditionCheck.keyProblem(key))
+        #expect(problem.message.contains(phrase), "\(problem.message)")
+        #expect(ConditionCheck.keyProblem(String(repeating: "a", count: 300) + ":x") != nil)
+    }
+
+    @Test func malformedConditionKeyIsLocatedAtTheCharacter() throws {
+        let outcome = try Self.findings("  - actions: [s3:GetObject]\n    resources: [\"arn:aws:s3:::b/*\"]\n    when: {StringEquals: {\"aws:PrincipalTag/${aws:username}\": x}}\n")
+        #expect(outcome.codes == ["invalid-condition-key"])
+        #expect(outcome.rendered.hasPrefix("rules/log-analysis.yaml:5:45: error: condition key holds `$` in its tag key [invalid-condition-key]"), "\(outcome.rendered)")
+    }
+
+    @Test(arguments: [
+        ("Bool", ["true", "false", "TRUE", "False"], ["maybe", "yes", "1", ""]),
+        ("Null", ["true", "false"], ["absent", "no"]),
+        ("NumericLessThan", ["10", "-1", "2.5", "0", "007"], ["ten", "1e3", "0x10", "1.", ".5", "+5", "1,000", "--1"]),
+        ("DateLessThan", ["2026-01-31", "2026-01", "2026-01-31T12:00Z", "2026-01-31T12:00:00Z", "2026-01-31T12:00:00.123Z",
+                          "2026-01-31T12:00:00+02:00", "2024-02-29", "1767225600"],
+         ["not-a-date", "2026-13-01", "2023-02-29", "2026-01-31T24:00:00Z", "2026-01-31T12:00:00", "2026-01-31 12:00:00Z",
+          "2026-1-31", "2026-01-31T12:60Z", "2026-01-31T12:00:00+2:00", "31/01/2026"]),
+        ("IpAddress", ["10.0.0.0/8", "192.168.1.1", "0.0.0.0/0", "2001:db8::/32", "::1", "::", "::ffff:10.0.0.1", "fe80:0:0:0:0:0:0:1/128",
+                       "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:10.0.0.1"],
+         ["999.1.1.1/99", "10.0.0.0/33", "10.0.0", "10.0.0.0/", "10.0.0.0/a", "2001:db8::/129", "1::2::3", "1:2:3:4:5:6:7:8:9",
+          "12345::", "fe80::1%eth0", "10.0.0.256", "localhost"]),
+        ("BinaryEquals", ["QmluYXJ5", "QQ==", "QUI="], ["not base64", "QQ=", "Q===", "QmluYXJ5!"]),
+    ])
+    func typedConditionValuesAreChecked(op: String, good: [String], bad: [String]) throws {
+        let type = try #require(ConditionCheck.valueType(ofOperator: op))
+        for value in good { #expect(ConditionCheck.valueProblem(value, type: type) == nil, "\(op) \(value)") }
+        for value in bad { #expect(ConditionCheck.valueProblem(value, type: type) != nil, "\(op) \(value)") }
+        #expect(ConditionCheck.valueType(ofOperator: "ForAnyValue:\(op)IfExists") == type)
+        #expect(ConditionCheck.valueType(ofOperator: "StringEquals") == nil)
+        #expect(ConditionCheck.valueType(ofOperator: "ArnLike") == nil)
+    }
+
+    @Test(arguments: [
+        ("Bool: {aws:SecureTransport: maybe}", "rules/log-analysis.yaml:8:40: error: `Bool` compares `true` or `false`, and `maybe` is not `true` or `false`"),
+        ("DateLessThan: {aws:CurrentTime: not-a-date}", "`DateLessThan` compares a date, and `not-a-date` is not an ISO 8601 date or epoch seconds"),
+        ("IpAddress: {aws:SourceIp: 999.1.1.1/99}", "`IpAddress` compares an IP address or CIDR range, and `999.1.1.1/99` is not an IP address or CIDR range"),
+        ("IpAddress: {aws:SourceIp: 10.0.0.0/99}", "has a prefix length of /99, more than the 32 bits of an IPv4 address"),
+        ("NumericLessThan: {aws:MultiFactorAuthAge: ten}", "`NumericLessThan` compares a number, and `ten` is not a number"),
+        ("NumericLessThan: {aws:MultiFactorAuthAge: \"{task.id}\"}", "and `{task.id}` is only known when a task fills it"),
+        ("NumericLessThan: {aws:MultiFactorAuthAge: \"1{limit}\"}", "and `1{limit}` is only known when a task fills it"),
+        ("NumericLessThan: {aws:MultiFactorAuthAge: \"{free}\"}", "and `{free}` is only known when a task fills it"),
+        ("DateLessThan: {aws:CurrentTime: \"{task.tags.until}\"}", "and `{task.tags.until}` is only known when a task fills it"),
+        ("IpAddress: {aws:SourceIp: \"{limit}\"}", "slots are checked as safe text, not as an IP address or CIDR range"),
+    ])
+    func wrongConditionValuesAreLocatedErrors(condition: String, text: String) throws {
+        let outcome = try Self.findings(
+            "  - actions: [s3:GetObject]\n    resources: [\"arn:aws:s3:::b/*\"]\n    when: {\(condition)}\n",
+            params: "params:\n  limit: {oneOf: [\"3600\", \"600\"]}\n  free: {default: \"5\"}\n")
+        #expect(outcome.json == nil)
+        #expect(outcome.codes == ["condition-value-type"], "\(outcome.rendered)")
+        #expect(outcome.rendered.contains(text), "\(outcome.rendered)")
+        #expect(outcome.diagnostics.items.allSatisfy { $0.help != nil })
+    }
+
+    @Test func wellTypedValuesCompile() throws {
+        let outcome = try Self.findings(
+            "  - actions: [s3:GetObject]\n    resources: [\"arn:aws:s3:::b/*\"]\n    when:\n      NumericLessThan: {aws:MultiFactorAuthAge: \"3600\"}\n      IpAddress: {aws:SourceIp: [10.0.0.0/8, \"2001:db8::/32\"]}\n      Bool: {aws:SecureTransport: \"true\"}\n      DateLessThan: {aws:CurrentTime: \"2030-01-01T00:00:00Z\"}\n      \"Null\": {aws:PrincipalTag/team: \"false\"}\n      StringEquals: {aws:PrincipalTag/team: \"{task.id}\"}\n")
+        #expect(outcome.json != nil, "\(outcome.rendered)")
+    }
+
+    @Test func unquotedNullOperatorSaysToQuoteIt() throws {
+        let outcome = try Self.findings("  - actions: [s3:GetObject]\n    resources: [\"arn:aws:s3:::b/*\"]\n    when:\n      Null: {aws:PrincipalTag/team: \"false\"}\n")
+        #expect(outcome.codes == ["wrong-type"])
+        #expect(outcome.rendered.contains("rules/log-analysis.yaml:6:7: error: a key in `when` must be a string, found null [wrong-type]"), "\(outcome.rendered)")
+        #expect(outcome.rendered.contains("help: write \"Null\" in quotes; unquoted, YAML reads Null as a null value"), "\(outcome.rendered)")
+        let tags = try compile(rules: Self.rule("  - actions: [s3:GetObject]\n    resources: [\"arn:aws:s3:::b/*\"]\n"),
+                               task: "taskId: t-1\npurpose: log-analysis\ntags: {~: x}\n")
+        #expect(tags.rendered.contains("help: write \"~\" in quotes; unquoted, YAML reads ~ as a null value"), "\(tags.rendered)")
+    }
 }
