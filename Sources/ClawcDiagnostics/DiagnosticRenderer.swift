@@ -1,4 +1,8 @@
 /// Renders diagnostics as `path:line:col: error: message [code]`, the source line, a caret line, and `help:`.
+///
+/// Messages, help and notes echo user values, so every text is escaped here (`HostileText`) before it is
+/// printed: one diagnostic can never print a line that reads as another, nor send control sequences to the
+/// terminal. The quoted source line shows each hostile scalar as one `?` so the caret still lines up.
 public enum DiagnosticRenderer {
     /// The text for a list of diagnostics, sorted by location and capped at the bag's limit.
     public static func render(_ bag: DiagnosticBag) -> String {
@@ -17,10 +21,10 @@ public enum DiagnosticRenderer {
     public static func render(_ d: Diagnostic) -> String {
         var out = header(d.severity.rawValue, d.message, span: d.span, path: d.path) + " [\(d.code)]\n"
         if let span = d.span { out += excerpt(span) }
-        if let help = d.help { out += "help: \(help)\n" }
+        if let help = d.help { out += "help: \(HostileText.escape(help))\n" }
         for note in d.notes {
             guard note.span != nil else {
-                out += "note: \(note.message)\n"
+                out += "note: \(HostileText.escape(note.message))\n"
                 continue
             }
             out += header("note", note.message, span: note.span, path: note.span?.file.path) + "\n"
@@ -30,10 +34,11 @@ public enum DiagnosticRenderer {
     }
 
     private static func header(_ kind: String, _ message: String, span: SourceSpan?, path: String?) -> String {
+        let message = HostileText.escape(message)
         if let span {
-            return "\(span.file.path):\(span.start.line):\(span.start.column): \(kind): \(message)"
+            return "\(HostileText.escape(span.file.path)):\(span.start.line):\(span.start.column): \(kind): \(message)"
         }
-        if let path { return "\(path): \(kind): \(message)" }
+        if let path { return "\(HostileText.escape(path)): \(kind): \(message)" }
         return "clawc: \(kind): \(message)"
     }
 
@@ -44,7 +49,7 @@ public enum DiagnosticRenderer {
         var shown = ""
         for scalar in scalars {
             if scalar == "\t" { shown += " " }
-            else if scalar.value < 0x20 || scalar.value == 0x7F { shown += "?" }
+            else if HostileText.isHostile(scalar) { shown += "?" }
             else { shown.unicodeScalars.append(scalar) }
         }
         if shown.unicodeScalars.count > 200 { shown = String(String.UnicodeScalarView(shown.unicodeScalars.prefix(200))) + "…" }

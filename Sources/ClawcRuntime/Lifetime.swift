@@ -11,8 +11,20 @@ public enum LifetimePolicy {
     /// AWS's default `MaxSessionDuration` for a role, used when the role's own is not configured.
     public static let defaultRoleMax = 3600
 
-    /// The margin added to an estimate: a quarter of it, at least 30 seconds.
-    public static func margin(for estimate: Int) -> Int { max(30, (estimate + 3) / 4) }
+    /// The margin added to an estimate: a quarter of it (rounded up), at least 30 seconds.
+    ///
+    /// Written so that no estimate can overflow it: the parsers refuse estimates over 36 hours, but this is the
+    /// arithmetic a trap would happen in, so it does not rely on them (`(estimate + 3) / 4` trapped on `Int.max`).
+    public static func margin(for estimate: Int) -> Int {
+        let estimate = max(0, estimate)
+        return max(30, estimate / 4 + (estimate % 4 == 0 ? 0 : 1))
+    }
+
+    /// `a + b`, or `Int.max` when that overflows; the result is capped at the ceiling right after.
+    static func saturatingSum(_ a: Int, _ b: Int) -> Int {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return overflow ? (b < 0 ? Int.min : Int.max) : sum
+    }
 
     /// The lifetime for a task. `floor` is the issuing path's minimum (900 for web identity, 1 for scoped).
     public static func choose(
@@ -25,7 +37,8 @@ public enum LifetimePolicy {
         var steps: [String] = []
         var seconds: Int
         if let estimated {
-            seconds = estimated + margin(for: estimated)
+            let estimated = max(0, estimated)
+            seconds = saturatingSum(estimated, margin(for: estimated))
             steps.append("estimate \(estimated)s + margin \(margin(for: estimated))s = \(seconds)s")
         } else if let ruleDefault {
             seconds = ruleDefault

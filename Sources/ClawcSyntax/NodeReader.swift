@@ -68,10 +68,30 @@ struct NodeReader {
         }
         var out: [(key: Located<String>, value: Node)] = []
         for (key, value) in mapping {
+            if case .scalar(let scalar) = key, key.null != nil {
+                nullKey(scalar, node: key, context: context)
+                continue
+            }
             guard let name = string(key, context: "a key in \(context)") else { continue }
             out.append((name, value))
         }
         return out
+    }
+
+    /// A key YAML read as null: `Null:`, `null:`, `~:` or nothing before the colon. The usual cause is the IAM
+    /// operator `Null` written without quotes, which YAML takes for the null value, not the word.
+    mutating func nullKey(_ scalar: Node.Scalar, node: Node, context: String) {
+        let raw = scalar.string
+        let help: String
+        if raw.isEmpty {
+            help = "give the key a name"
+        } else if context == "`when`" {
+            help = "write \"Null\" in quotes; unquoted, YAML reads \(raw) as a null value"
+        } else {
+            help = "write \"\(raw)\" in quotes; unquoted, YAML reads \(raw) as a null value"
+        }
+        diagnostics.append(.error(
+            "wrong-type", "a key in \(context) must be a string, found null", at: span(of: node), help: help))
     }
 
     /// A mapping whose keys must come from `allowed`; unknown keys are reported with a suggestion.

@@ -19,6 +19,12 @@ public enum SyntaxReader {
     /// The most STS allows for a role session: 12 hours.
     public static let maxLifetimeSeconds = 43_200
 
+    /// The longest task estimate accepted: 36 hours (129,600 s), the longest credential any STS path issues
+    /// (GetScopedCredentials; a web-identity session stops at 12 hours). A longer estimate could only be capped,
+    /// and a number that large is more likely a unit mistake than a task (milliseconds sent as seconds: `600000`
+    /// for ten minutes reads as a week), so it is refused where it is read, with its line and column.
+    public static let maxEstimateSeconds = 129_600
+
     /// Parses one rule file. Returns the rule when it has no errors, and every diagnostic found.
     public static func rule(_ source: YAMLSource) -> (Rule?, [Diagnostic]) {
         var reader = NodeReader(file: source.file)
@@ -63,23 +69,46 @@ public enum SyntaxReader {
         return text.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || $0.isASCIIDigit || $0 == "-" }
     }
 
-    static func duration(_ node: Node, context: String, _ reader: inout NodeReader) -> Located<Int>? {
+    /// The most a duration field may say, and what to report past it.
+    struct DurationLimit {
+        var seconds: Int
+        var code: String
+        var help: String
+
+        static let lifetime = DurationLimit(
+            seconds: SyntaxReader.maxLifetimeSeconds, code: "invalid-lifetime", help: "STS issues role sessions for at most 12 hours")
+        static let estimate = DurationLimit(
+            seconds: SyntaxReader.maxEstimateSeconds, code: "invalid-duration",
+            help: "an estimate is at most 36h (129600s), the longest credential STS issues; a plain number is seconds, so check the unit")
+    }
+
+    /// A duration field, in range: every value is checked here, where it is read, so no later arithmetic
+    /// (a lifetime margin, an expiry date) sees a number it could overflow on.
+    static func duration(_ node: Node, context: String, limit: DurationLimit, _ reader: inout NodeReader) -> Located<Int>? {
         guard let text = reader.string(node, context: context) else { return nil }
-        guard let seconds = DurationText.seconds(text.value) else {
+        let shown = HostileText.clipped(text.value, to: 40)
+        switch DurationText.parse(text.value) {
+        case .failure(.notADuration):
             reader.diagnostics.append(.error(
-                "invalid-duration", "\(context) `\(text.value)` is not a duration", at: text.span,
+                "invalid-duration", "\(context) `\(shown)` is not a duration", at: text.span,
                 help: "write seconds or a number with a unit: `90s`, `10m`, `1h`"))
             return nil
+        case .success(let seconds) where seconds <= limit.seconds:
+            return Located(seconds, at: text.span)
+        case .success, .failure(.overflow):
+            reader.diagnostics.append(.error(
+                limit.code, "\(context) `\(shown)` is longer than \(DurationText.describe(limit.seconds))", at: text.span,
+                help: limit.help))
+            return nil
         }
-        return Located(seconds, at: text.span)
     }
 
     static func parseLifetime(_ node: Node, _ reader: inout NodeReader) -> Lifetime {
         guard let fields = reader.fields(node, context: "`lifetime`", allowed: ["min", "default", "max"]) else { return Lifetime() }
         var lifetime = Lifetime()
-        lifetime.minSeconds = fields["min"].flatMap { duration($0.value, context: "`lifetime.min`", &reader) }
-        lifetime.defaultSeconds = fields["default"].flatMap { duration($0.value, context: "`lifetime.default`", &reader) }
-        lifetime.maxSeconds = fields["max"].flatMap { duration($0.value, context: "`lifetime.max`", &reader) }
+        lifetime.minSeconds = fields["min"].flatMap { duration($0.value, context: "`lifetime.min`", limit: .lifetime, &reader) }
+        lifetime.defaultSeconds = fields["default"].flatMap { duration($0.value, context: "`lifetime.default`", limit: .lifetime, &reader) }
+        lifetime.maxSeconds = fields["max"].flatMap { duration($0.value, context: "`lifetime.max`", limit: .lifetime, &reader) }
         for value in [lifetime.minSeconds, lifetime.defaultSeconds, lifetime.maxSeconds].compactMap({ $0 }) where value.value < 1 || value.value > maxLifetimeSeconds {
             reader.diagnostics.append(.error(
                 "invalid-lifetime", "lifetime \(DurationText.describe(value.value)) is outside 1s..12h", at: value.span,
@@ -186,10 +215,28 @@ public enum SyntaxReader {
             }
             let actions = fields["actions"].flatMap { reader.strings($0.value, context: "`actions`") } ?? []
             for action in actions { checkActionSyntax(action, &reader) }
+            // An empty list would reach the policy as `"Action":[]`, which STS refuses (or, beside `access:`,
+            // says nothing): either way the rule does not say what it meant.
+            if let node = fields["actions"]?.value, case .sequence(let items) = node, items.isEmpty {
+                reader.diagnostics.append(.error(
+                    "empty-actions", "`actions` is empty", at: reader.span(of: node),
+                    help: "list the actions this grant allows, such as `[s3:GetObject]`, or remove `actions` and give `access:` levels"))
+            }
             var access: [(service: Located<String>, levels: [Located<String>])] = []
             if let node = fields["access"]?.value, let pairs = reader.mapping(node, context: "`access`") {
-                for (service, levels) in pairs {
-                    if let levels = reader.strings(levels, context: "`access.\(service.value)`") { access.append((service, levels)) }
+                if pairs.isEmpty {
+                    reader.diagnostics.append(.error(
+                        "empty-actions", "`access` names no service", at: reader.span(of: node),
+                        help: "give levels by service, such as `access: {s3: [read]}`, or list `actions:` instead"))
+                }
+                for (service, levelsNode) in pairs {
+                    guard let levels = reader.strings(levelsNode, context: "`access.\(service.value)`") else { continue }
+                    if levels.isEmpty {
+                        reader.diagnostics.append(.error(
+                            "empty-actions", "`access.\(service.value)` lists no access level", at: reader.span(of: levelsNode),
+                            help: "list levels such as `[read]`; levels: `list`, `read`, `write`, `tagging`, `permissions-management`"))
+                    }
+                    access.append((service, levels))
                 }
             }
             if fields["actions"] == nil && fields["access"] == nil {
@@ -197,7 +244,11 @@ public enum SyntaxReader {
             }
             var resources: [Template] = []
             if let node = fields["resources"]?.value, let values = reader.strings(node, context: "`resources`") {
-                if values.isEmpty { reader.diagnostics.append(.error("missing-key", "`resources` is empty", at: reader.span(of: node))) }
+                if values.isEmpty {
+                    reader.diagnostics.append(.error(
+                        "missing-key", "`resources` is empty", at: reader.span(of: node),
+                        help: "list the ARN patterns this grant may reach, such as `[\"arn:aws:s3:::bucket/*\"]`, or `[\"*\"]` for actions that take no resource"))
+                }
                 for value in values {
                     if let template = template(value, params: params, isResource: true, &reader) { resources.append(template) }
                 }
@@ -221,12 +272,26 @@ public enum SyntaxReader {
                         continue
                     }
                     guard let keys = reader.mapping(keysNode, context: "`\(op.value)`") else { continue }
+                    if keys.isEmpty {
+                        reader.diagnostics.append(.error(
+                            "invalid-condition", "`\(op.value)` names no condition key, so it restricts nothing", at: reader.span(of: keysNode),
+                            help: "write `\(op.value): {KEY: VALUE}`, or remove the operator"))
+                    }
                     for (key, valuesNode) in keys {
+                        if let problem = ConditionCheck.keyProblem(key.value) {
+                            reader.diagnostics.append(.error(
+                                "invalid-condition-key", problem.message,
+                                at: problem.offset.map { key.span(ofScalarsAt: $0, count: 1) } ?? key.span, help: problem.help))
+                            continue
+                        }
                         guard let values = reader.strings(valuesNode, context: "`\(key.value)`") else { continue }
                         if values.isEmpty {
-                            reader.diagnostics.append(.error("invalid-condition", "condition `\(key.value)` has no values", at: key.span))
+                            reader.diagnostics.append(.error(
+                                "invalid-condition", "condition `\(key.value)` has no values", at: reader.span(of: valuesNode),
+                                help: "give at least one value; an empty list matches no request, so the grant would allow nothing"))
                         }
                         let templates = values.compactMap { template($0, params: params, isResource: false, &reader) }
+                        checkValueTypes(templates, op: op, &reader)
                         conditions.append(Condition(op: op, key: key, values: templates))
                     }
                 }
@@ -236,6 +301,29 @@ public enum SyntaxReader {
                 conditions: conditions, name: sid.map { "`\($0.value)`" } ?? "grant \(index + 1)"))
         }
         return grants
+    }
+
+    /// Values of typed operators (Numeric, Date, Bool, IpAddress, Binary, Null) against their type.
+    ///
+    /// A slot's value is known only when a task fills it, and slot filling checks that it is safe text, not
+    /// that it is a number, a date or an address; so a typed operator takes literal values only. (A `{param}`
+    /// whose `oneOf` values are all checked here could be allowed, but the containment prover reads several
+    /// values as "any of these" only for `StringEquals`-like String and ARN operators: such a grant would be
+    /// reported outside its envelope by `clawc check`, and trips the debug build's check after slot filling.)
+    static func checkValueTypes(_ templates: [Template], op: Located<String>, _ reader: inout NodeReader) {
+        guard let type = ConditionCheck.valueType(ofOperator: op.value) else { return }
+        for value in templates {
+            if value.hasSlots {
+                reader.diagnostics.append(.error(
+                    "condition-value-type", "`\(op.value)` compares \(type.name), and `\(value.source.value)` is only known when a task fills it",
+                    at: value.source.span,
+                    help: "write the value into the rule (a grant per value if there are several); slots are checked as safe text, not as \(type.name)"))
+            } else if let problem = ConditionCheck.valueProblem(value.source.value, type: type) {
+                reader.diagnostics.append(.error(
+                    "condition-value-type", "`\(op.value)` compares \(type.name), and `\(value.source.value)` \(problem)", at: value.source.span,
+                    help: type.help))
+            }
+        }
     }
 
     static func checkActionSyntax(_ action: Located<String>, _ reader: inout NodeReader) {

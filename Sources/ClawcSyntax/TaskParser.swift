@@ -49,7 +49,7 @@ extension SyntaxReader {
                 if let value = reader.string(valueNode, context: "tag `\(key.value)`") { tags.append((key, value)) }
             }
         }
-        let estimated = fields["estimatedDuration"].flatMap { duration($0.value, context: "`estimatedDuration`", &reader) }
+        let estimated = fields["estimatedDuration"].flatMap { duration($0.value, context: "`estimatedDuration`", limit: .estimate, &reader) }
         guard let taskId, let purpose, !reader.diagnostics.contains(where: { $0.severity == .error }) else {
             return (nil, reader.diagnostics)
         }

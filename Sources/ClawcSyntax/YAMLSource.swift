@@ -69,17 +69,17 @@ public struct YAMLSource: @unchecked Sendable {
     /// The text of valid UTF-8, or the line and column of the first invalid byte.
     static func decodeUTF8(_ data: Data) -> Result<String, InvalidByte> {
         if let text = String(data: data, encoding: .utf8) { return .success(text) }
-        var line = 1, column = 1
+        var counter = LineCounter()
         var iterator = data.makeIterator()
         var decoder = Unicode.UTF8()
         while true {
             switch decoder.decode(&iterator) {
             case .scalarValue(let scalar):
-                if scalar == "\n" { line += 1; column = 1 } else { column += 1 }
+                counter.advance(over: scalar)
             case .emptyInput:
                 return .success(String(decoding: data, as: UTF8.self))
             case .error:
-                return .failure(InvalidByte(location: SourceLocation(line: line, column: column)))
+                return .failure(InvalidByte(location: counter.location))
             }
         }
     }
@@ -118,26 +118,33 @@ public struct YAMLSource: @unchecked Sendable {
     }
 
     static func location(ofByteOffset offset: Int, in text: String) -> SourceLocation {
-        var line = 1, column = 1, bytes = 0
+        var counter = LineCounter()
+        var bytes = 0
         for scalar in text.unicodeScalars {
             if bytes >= offset { break }
-            bytes += String(scalar).utf8.count
-            if scalar == "\n" { line += 1; column = 1 } else { column += 1 }
+            bytes += UTF8.width(scalar)
+            counter.advance(over: scalar)
         }
-        return SourceLocation(line: line, column: column)
+        return counter.location
     }
 }
 
 /// Finds where a duplicated key occurs the second time. Yams reports only the first occurrence.
+///
+/// Linear in the text searched: a task can put a duplicate at the end of a long one-line flow mapping, and
+/// copying the rest of the line at every comma (as this once did) took over two minutes for 200 KB.
 enum DuplicateKeyLocator {
     static func secondOccurrence(of key: String, after mark: Mark, in file: SourceFile) -> SourceSpan? {
         guard let firstLine = file.line(mark.line) else { return nil }
         let keyColumn = mark.column
-        let spellings = [key, "\"\(key)\"", "'\(key)'"]
-        func startsWithKey(_ text: Substring) -> Int? {
-            for spelling in spellings where text.hasPrefix(spelling) {
-                let rest = text.dropFirst(spelling.count).drop { $0 == " " }
-                if rest.hasPrefix(":") { return spelling.unicodeScalars.count }
+        let spellings = [key, "\"\(key)\"", "'\(key)'"].map { Array($0.unicodeScalars) }
+        /// The length of the key's spelling when `scalars[at...]` starts with the key followed by `:`.
+        func keyLength(at start: Int, in scalars: [Unicode.Scalar]) -> Int? {
+            for spelling in spellings where start + spelling.count <= scalars.count {
+                guard scalars[start..<(start + spelling.count)].elementsEqual(spelling) else { continue }
+                var index = start + spelling.count
+                while index < scalars.count, scalars[index] == " " { index += 1 }
+                if index < scalars.count, scalars[index] == ":" { return spelling.count }
             }
             return nil
         }
@@ -150,10 +157,11 @@ enum DuplicateKeyLocator {
                 if c == "," || c == "{" {
                     var j = index + 1
                     while j < firstScalars.count, firstScalars[j] == " " { j += 1 }
-                    let rest = Substring(String(String.UnicodeScalarView(firstScalars[j...])))
-                    if let length = startsWithKey(rest) {
+                    if let length = keyLength(at: j, in: firstScalars) {
                         return SourceSpan(file: file, start: SourceLocation(line: mark.line, column: j + 1), length: length)
                     }
+                    index = max(index + 1, j)
+                    continue
                 }
                 index += 1
             }
@@ -163,12 +171,11 @@ enum DuplicateKeyLocator {
         while let line = file.line(lineNumber) {
             let scalars = Array(line.unicodeScalars)
             let indent = scalars.prefix { $0 == " " }.count
-            let trimmed = line.drop { $0 == " " }
-            if trimmed.isEmpty || trimmed.hasPrefix("#") { lineNumber += 1; continue }
+            if indent == scalars.count || scalars[indent] == "#" { lineNumber += 1; continue }
             if indent + 1 < keyColumn { return nil }
             if indent + 1 == keyColumn {
-                if trimmed.hasPrefix("-") { return nil }
-                if let length = startsWithKey(trimmed) {
+                if scalars[indent] == "-" { return nil }
+                if let length = keyLength(at: indent, in: scalars) {
                     return SourceSpan(file: file, start: SourceLocation(line: lineNumber, column: keyColumn), length: length)
                 }
             }
