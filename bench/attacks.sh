@@ -58,7 +58,7 @@ run() {
     local name="$1"; shift
     local out="$work/out" err="$work/err" stats="$work/stats" status=0
     /usr/bin/time -f "%e %M" -o "$stats" "$@" > "$out" 2> "$err" || status=$?
-    read -r seconds kilobytes < "$stats"
+    read -r seconds kilobytes < <(tail -n 1 "$stats")
     local first
     first="$(head -c 300 "$err" | head -n 1)"
     [[ -n "$first" ]] || first="$(head -c 120 "$out" | head -n 1)"

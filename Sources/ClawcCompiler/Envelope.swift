@@ -58,6 +58,11 @@ public enum Envelope {
             let grant = rule.grants[index]
             var conditions = ConditionBlock()
             for condition in grant.conditions {
+                // For an operator that passes when the request's value is one of the listed ones, a slot stands
+                // for every value it may take. For any other (`StringNotEquals`, `ForAllValues:…`, …) no pattern
+                // stands for "not some value of the slot": the envelope leaves the key out, which only widens it.
+                let hasSlot = condition.values.contains { $0.pieces.contains { if case .slot = $0 { true } else { false } } }
+                if hasSlot && !GrantContainment.isPositive(condition.op.value) { continue }
                 conditions.add(condition.op.value, condition.key.value, condition.values.flatMap { patterns(for: $0, in: rule) })
             }
             return Statement(

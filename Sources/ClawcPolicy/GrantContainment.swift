@@ -95,7 +95,7 @@ public enum GrantContainment {
     }
 
     /// Operators where a request passes when its value equals (or matches) any listed value.
-    static func isPositive(_ op: String) -> Bool {
+    public static func isPositive(_ op: String) -> Bool {
         ["StringEquals", "StringLike", "ArnEquals", "ArnLike", "StringEqualsIgnoreCase"].contains(op)
     }
 }
