@@ -329,4 +329,19 @@ import Testing
         let (_, none) = RuleLowering(catalog: Repo.catalog).lower(try #require(SyntaxReader.rule(pinnedSource).0))
         #expect(none.isEmpty, "\(none.map(\.message))")
     }
+
+    /// A slot under a negated operator: the envelope cannot write "not some value of the slot", so it leaves the
+    /// key out; the final proof then holds instead of refusing a correct policy.
+    @Test func aSlotUnderANegatedOperatorCompiles() throws {
+        let rule = """
+            purpose: other-teams
+            grants:
+              - actions: [s3:GetObject]
+                resources: ["arn:aws:s3:::acme-shared/*"]
+                when:
+                  StringNotEquals: {aws:PrincipalTag/team: "{task.id}"}
+            """
+        let outcome = try compile(rules: ["r.yaml": rule], task: "taskId: t-7\npurpose: other-teams\n")
+        #expect(outcome.json?.contains(#""StringNotEquals":{"aws:PrincipalTag/team":"t-7"}"#) == true, "\(outcome.rendered)")
+    }
 }
