@@ -93,7 +93,7 @@ public struct ScopedIssuer: Sendable {
         }
         let outcome = Compiler.compile(rulesDirectory: request.rulesDirectory, taskPath: request.taskPath, catalog: catalog, maxChars: request.maxChars)
         for line in outcome.explain { explain(line) }
-        guard let json = outcome.json, let rule = outcome.rule, let task = outcome.task, let ir = outcome.ir else { throw .diagnostics(outcome.diagnostics) }
+        guard let json = outcome.json, let rule = outcome.rule, let task = outcome.task else { throw .diagnostics(outcome.diagnostics) }
         let policy = String(json.dropLast())
 
         // The chain: the parent's credentials, its remaining lifetime, its policy, its depth.
@@ -122,7 +122,12 @@ public struct ScopedIssuer: Sendable {
             do { parentParsed = try PolicyParser.parse(Data(parentPolicy.utf8)) } catch {
                 throw .refused(code: "ledger-error", message: "the parent's recorded policy cannot be read: \(error.description)", help: nil)
             }
-            if let outside = Compiler.grantsWithin(ir.policy.statements, parentParsed.statements, catalog: catalog, values: .exact) {
+            // What is proved is what is sent: the policy text read back, not the compiler's IR.
+            let sent: Policy
+            do { sent = try PolicyParser.parse(Data(policy.utf8)) } catch {
+                throw .refused(code: "unproven-policy", message: "the compiled policy does not read back: \(error.description)", help: nil)
+            }
+            if let outside = Compiler.grantsWithin(sent.statements, parentParsed.statements, catalog: catalog, values: .exact) {
                 throw .refused(code: "exceeds-parent", message: "the sub-task's policy grants \(outside), which parent task `\(parentTask)` does not have",
                                help: "a sub-agent can only receive a part of its parent's access")
             }
