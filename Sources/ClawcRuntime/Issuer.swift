@@ -136,11 +136,11 @@ public struct WebIdentityIssuer: Sendable {
         let policyHash = Hex.sha256(policy)
         let entry = Ledger.Entry(
             taskID: task.taskId.value, purpose: rule.purpose.value, subject: claims.subject, jwtID: claims.jwtID,
-            policySHA256: policyHash, sessionName: sessionName, roleARN: configuration.roleARN, via: "web-identity",
+            policySHA256: policyHash, sessionName: sessionName, roleARN: configuration.roleARN, via: .webIdentity,
             tokenExpiresAt: claims.expiresAt, now: now)
         var recorded = entry
         recorded.policy = policy
-        do { try ledger.begin(recorded) } catch {
+        do { try ledger.beginNow(recorded) } catch {
             throw .refused(code: error.code, message: error.description,
                            help: error.code == "ledger-error" ? "check --ledger" : "ask the orchestrator for a new task ID; credentials are never issued twice")
         }
@@ -153,7 +153,7 @@ public struct WebIdentityIssuer: Sendable {
         do {
             credentials = try await sts.assumeRoleWithWebIdentity(request)
         } catch {
-            try? ledger.transition(task: entry.taskID, to: .failed, event: "failed", detail: ["code": error.code])
+            try? ledger.transitionNow(task: entry.taskID, to: .failed, event: "failed", detail: ["code": error.code])
             throw .sts(error)
         }
         explain("issued: \(credentials.assumedRoleARN ?? "?"), expires \(AWSDate.format(credentials.expiration))")
@@ -171,7 +171,7 @@ public struct WebIdentityIssuer: Sendable {
         if let revoker {
             do {
                 try await revoker.updateTrustPolicy(roleARN: configuration.roleARN, add: [entry.taskID])
-                try? ledger.transition(task: entry.taskID, to: .sealed, event: "sealed")
+                try? ledger.transitionNow(task: entry.taskID, to: .sealed, event: "sealed")
                 state = .sealed
                 explain("trust policy: task `\(entry.taskID)` added to the Deny list")
             } catch {

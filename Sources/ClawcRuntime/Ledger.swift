@@ -17,6 +17,8 @@ public final class Ledger: @unchecked Sendable {
         case pending = "revocation-pending"
         /// A credential exists and the trust policy refuses the task ID.
         case sealed
+        /// A credential exists and its path has nothing more to do (scoped credentials: no trust policy to edit).
+        case issued
         /// The live session was cut with `clawc revoke`.
         case revoked
         /// Credential and token both expired; the trust-policy entry was pruned. Re-issue is still refused.
@@ -30,8 +32,10 @@ public final class Ledger: @unchecked Sendable {
         public var jwtID: String?
         public var policySHA256: String
         public var sessionName: String
+        /// The role whose trust policy and inline policies govern the session: the assumed role for web identity,
+        /// the caller's role for scoped credentials (from its session ARN; empty when STS did not say).
         public var roleARN: String
-        public var via: String
+        public var via: IssuancePath
         public var accessKeyID: String?
         /// `ROLEID:SESSION` for web identity, the scoped session ID for scoped credentials.
         public var sessionID: String?
@@ -48,7 +52,7 @@ public final class Ledger: @unchecked Sendable {
         public var parentTask: String?
 
         public init(taskID: String, purpose: String, subject: String, jwtID: String?, policySHA256: String, sessionName: String,
-                    roleARN: String, via: String, tokenExpiresAt: Date?, now: Date) {
+                    roleARN: String, via: IssuancePath, tokenExpiresAt: Date?, now: Date) {
             self.taskID = taskID
             self.purpose = purpose
             self.subject = subject
@@ -125,7 +129,7 @@ public final class Ledger: @unchecked Sendable {
     }
 
     /// Writes the `issuing` row, or refuses: a task or token seen before. A `failed` row of the same task is replaced.
-    public func begin(_ entry: Entry) throws(Refusal) {
+    public func beginNow(_ entry: Entry) throws(Refusal) {
         do {
             try database.transaction {
                 if let existing = try row(task: entry.taskID) {
@@ -139,12 +143,12 @@ public final class Ledger: @unchecked Sendable {
                     INSERT INTO issuance (task_id, jti, purpose, subject, policy_sha256, session_name, role_arn, via,
                         token_expires_at, state, created_at, updated_at, policy, layers, parent_task) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                     """, [.text(entry.taskID), entry.jwtID.map { .text($0) } ?? .null, .text(entry.purpose), .text(entry.subject),
-                          .text(entry.policySHA256), .text(entry.sessionName), .text(entry.roleARN), .text(entry.via),
+                          .text(entry.policySHA256), .text(entry.sessionName), .text(entry.roleARN), .text(entry.via.rawValue),
                           Self.time(entry.tokenExpiresAt), .text(State.issuing.rawValue), Self.time(entry.createdAt), Self.time(entry.createdAt),
                           entry.policy.map { .text($0) } ?? .null, .int(Int64(entry.layers)), entry.parentTask.map { .text($0) } ?? .null])
                 try appendAudit("issuing", task: entry.taskID, detail: [
                     "purpose": entry.purpose, "subject": entry.subject, "jti": entry.jwtID ?? "", "policySha256": entry.policySHA256,
-                    "sessionName": entry.sessionName, "roleArn": entry.roleARN, "via": entry.via, "layers": String(entry.layers),
+                    "sessionName": entry.sessionName, "roleArn": entry.roleARN, "via": entry.via.rawValue, "layers": String(entry.layers),
                     "parentTask": entry.parentTask ?? "",
                 ], at: entry.createdAt)
             }
@@ -163,7 +167,7 @@ public final class Ledger: @unchecked Sendable {
                    extra: ("access_key_id = ?, session_id = ?, expires_at = ?", [.text(accessKeyID), sessionID.map { .text($0) } ?? .null, Self.time(expiresAt)]))
     }
 
-    public func transition(task: String, to state: State, event: String, detail: [String: String] = [:], now: Date = Date()) throws(Refusal) {
+    public func transitionNow(task: String, to state: State, event: String, detail: [String: String] = [:], now: Date = Date()) throws(Refusal) {
         try update(task: task, state: state, now: now, event: event, detail: detail, extra: nil)
     }
 
@@ -182,11 +186,11 @@ public final class Ledger: @unchecked Sendable {
         }
     }
 
-    public func entry(task: String) throws(Refusal) -> Entry? {
+    public func entryNow(task: String) throws(Refusal) -> Entry? {
         do { return try row(task: task) } catch { throw .storage("\(error)") }
     }
 
-    public func entries(in states: Set<State>) throws(Refusal) -> [Entry] {
+    public func entriesNow(in states: Set<State>) throws(Refusal) -> [Entry] {
         do {
             return try database.query("SELECT * FROM issuance ORDER BY created_at, task_id").compactMap(Self.entry).filter { states.contains($0.state) }
         } catch { throw .storage("\(error)") }
@@ -197,11 +201,13 @@ public final class Ledger: @unchecked Sendable {
     }
 
     static func entry(_ row: [String: SQLiteDatabase.Value]) -> Entry? {
-        guard let task = row["task_id"]?.text, let state = row["state"]?.text.flatMap(State.init(rawValue:)) else { return nil }
+        guard let task = row["task_id"]?.text, let state = row["state"]?.text.flatMap(State.init(rawValue:)),
+            let via = row["via"]?.text.flatMap(IssuancePath.init(rawValue:))
+        else { return nil }
         var entry = Entry(
             taskID: task, purpose: row["purpose"]?.text ?? "", subject: row["subject"]?.text ?? "", jwtID: row["jti"]?.text,
             policySHA256: row["policy_sha256"]?.text ?? "", sessionName: row["session_name"]?.text ?? "", roleARN: row["role_arn"]?.text ?? "",
-            via: row["via"]?.text ?? "", tokenExpiresAt: date(row["token_expires_at"]), now: date(row["created_at"]) ?? Date(timeIntervalSince1970: 0))
+            via: via, tokenExpiresAt: date(row["token_expires_at"]), now: date(row["created_at"]) ?? Date(timeIntervalSince1970: 0))
         entry.state = state
         entry.accessKeyID = row["access_key_id"]?.text
         entry.sessionID = row["session_id"]?.text
@@ -233,7 +239,7 @@ public final class Ledger: @unchecked Sendable {
     }
 
     /// Records an event that has no issuance row of its own, such as a revocation by time.
-    public func audit(_ event: String, task: String? = nil, detail: [String: String], now: Date = Date()) throws(Refusal) {
+    public func auditNow(_ event: String, task: String? = nil, detail: [String: String], now: Date = Date()) throws(Refusal) {
         do { try database.transaction { try appendAudit(event, task: task, detail: detail, at: now) } } catch { throw .storage("\(error)") }
     }
 
@@ -254,7 +260,7 @@ public final class Ledger: @unchecked Sendable {
     }
 
     /// Walks the chain from the first record; names the first record whose hash or link does not hold.
-    public func verifyAudit() throws(Refusal) -> AuditVerdict {
+    public func verifyAuditNow() throws(Refusal) -> AuditVerdict {
         let rows: [[String: SQLiteDatabase.Value]]
         do { rows = try database.query("SELECT * FROM audit ORDER BY seq") } catch { throw .storage("\(error)") }
         var prev = Self.genesis

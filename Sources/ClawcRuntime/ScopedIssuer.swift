@@ -101,8 +101,8 @@ public struct ScopedIssuer: Sendable {
         var remainingUntil = request.callerExpiration
         if let parentTask = request.parentTask {
             let parent: Ledger.Entry?
-            do { parent = try ledger.entry(task: parentTask) } catch { throw .refused(code: error.code, message: error.description, help: nil) }
-            guard let parent, parent.via == "scoped", let parentPolicy = parent.policy, parent.accessKeyID != nil else {
+            do { parent = try ledger.entryNow(task: parentTask) } catch { throw .refused(code: error.code, message: error.description, help: nil) }
+            guard let parent, parent.via == .scoped, let parentPolicy = parent.policy, parent.accessKeyID != nil else {
                 throw .refused(code: "unknown-parent", message: "the ledger has no scoped credential for parent task `\(parentTask)`",
                                help: "a sub-task names the task whose scoped credentials it runs with")
             }
@@ -162,11 +162,11 @@ public struct ScopedIssuer: Sendable {
         let policyHash = Hex.sha256(policy)
         var entry = Ledger.Entry(
             taskID: task.taskId.value, purpose: rule.purpose.value, subject: request.subject, jwtID: nil, policySHA256: policyHash,
-            sessionName: description, roleARN: "", via: "scoped", tokenExpiresAt: nil, now: now)
+            sessionName: description, roleARN: "", via: .scoped, tokenExpiresAt: nil, now: now)
         entry.policy = policy
         entry.layers = layers
         entry.parentTask = request.parentTask
-        do { try ledger.begin(entry) } catch {
+        do { try ledger.beginNow(entry) } catch {
             throw .refused(code: error.code, message: error.description, help: "ask the orchestrator for a new task ID; credentials are never issued twice")
         }
         let session: ScopedSession
@@ -174,7 +174,7 @@ public struct ScopedIssuer: Sendable {
             session = try await sts.getScopedCredentials(
                 .init(policy: policy, durationSeconds: lifetime.seconds, description: description), caller: request.caller, region: region)
         } catch {
-            try? ledger.transition(task: entry.taskID, to: .failed, event: "failed", detail: ["code": error.code])
+            try? ledger.transitionNow(task: entry.taskID, to: .failed, event: "failed", detail: ["code": error.code])
             throw .sts(error)
         }
         var warnings: [String] = []

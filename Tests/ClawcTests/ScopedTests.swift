@@ -53,7 +53,7 @@ extension PeerSuites {
         let description = try #require(params["ScopedSessionDescription"] as? String)
         #expect(description == "clawc purpose=inventory-query task=short-1 subject=system:serviceaccount:agents:inv-bot")
         #expect((params["Policy"] as? String)?.contains("ec2:DescribeInstances") == true)
-        #expect(try Ledger(path: ledger).entry(task: "short-1")?.via == "scoped")
+        #expect(try Ledger(path: ledger).entryNow(task: "short-1")?.via == .scoped)
         #expect(!run.stderr.contains(credentials["SecretAccessKey"] ?? "-"))
     }
 
@@ -67,7 +67,7 @@ extension PeerSuites {
         #expect(third.status == 0, "\(third.stderr)")
         let subSub = try credentials(third)
         let entries = try Ledger(path: ledger)
-        #expect(try entries.entry(task: "chain-3")?.layers == 3)
+        #expect(try entries.entryNow(task: "chain-3")?.layers == 3)
         let before = try peer.calls().count
         let fourth = try issue(try taskFile("chain-4", estimate: "1m"), caller: subSub, extra: ["--parent-task", "chain-3"])
         #expect(fourth.status == 1)
@@ -118,7 +118,7 @@ extension PeerSuites {
         #expect(mapped.status == 1)
         #expect(mapped.stderr.contains("STS InsufficientSessionLifetime"), "\(mapped.stderr)")
         #expect(mapped.stderr.contains("help: the scoped credential would outlive the caller's session"))
-        #expect(try Ledger(path: ledger).entry(task: "life-3")?.state == .failed)
+        #expect(try Ledger(path: ledger).entryNow(task: "life-3")?.state == .failed)
     }
 
     @Test func oneTaskOneScopedCredential() throws {
