@@ -169,7 +169,7 @@ public enum Compiler {
 
     /// An action with `*`/`?` as the catalog actions it matches; an exact action as itself.
     public static func expand(_ action: String, catalog: Catalog) -> [String] {
-        guard action.contains("*") || action.contains("?") else { return [action] }
+        guard Wildcard.hasWildcards(action) else { return [action] }
         let parts = action.split(separator: ":", maxSplits: 1).map(String.init)
         // A wildcard we cannot expand stands for itself, which only an equal or wider pattern covers.
         guard parts.count == 2, let service = try? catalog.service(parts[0]) else { return [action] }

@@ -109,7 +109,7 @@ public struct RuleLowering {
         guard parts.count == 2 else { return [] }
         guard let service = lookup(Located(parts[0], at: action.span(ofScalarsAt: 0, count: parts[0].count)), &diagnostics) else { return [] }
         let nameSpan = action.span(ofScalarsAt: parts[0].count + 1, count: parts[1].count)
-        if parts[1].contains("*") || parts[1].contains("?") {
+        if Wildcard.hasWildcards(parts[1]) {
             let glob = Glob(parts[1].lowercased())
             let matches = service.actionNames.filter { glob.matches($0.lowercased()) }
             if matches.isEmpty {

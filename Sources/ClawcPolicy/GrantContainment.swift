@@ -1,3 +1,5 @@
+import ClawcSyntax
+
 /// A sound check that one list of Allow statements grants nothing beyond another.
 ///
 /// "Sound" means a `nil` answer (contained) is never wrong; when it cannot tell, it reports a grant as uncovered.
@@ -37,7 +39,11 @@ public enum GrantContainment {
 
     /// Whether outer action `outer` covers inner action `inner`: case-insensitive, `*`/`?` in either.
     public static func actionCovers(_ outer: String, _ inner: String) -> Bool {
-        Glob(outer.lowercased()).contains(Glob(inner.lowercased()))
+        // Most actions are exact names: compare them without building patterns.
+        if !Wildcard.hasWildcards(outer) && !Wildcard.hasWildcards(inner) {
+            return outer.utf8.count == inner.utf8.count && outer.lowercased() == inner.lowercased()
+        }
+        return Glob(outer.lowercased()).contains(Glob(inner.lowercased()))
     }
 
     /// The first inner grant not covered by `outer`, or nil when every grant is covered.

@@ -27,10 +27,17 @@ public struct ResourcePattern: Hashable, Sendable, CustomStringConvertible {
 
     public init(_ text: String) {
         self.text = text
-        let parts = text.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
-        if parts.count == 6, parts[0] == "arn" {
-            fields = parts[1..<5].map { Glob(String($0)) }
-            resource = Glob(String(parts[5]))
+        // The first five colons, found on the bytes (a colon is one byte in UTF-8 and never part of another).
+        var colons: [String.Index] = []
+        colons.reserveCapacity(5)
+        var index = text.utf8.startIndex
+        while colons.count < 5, index < text.utf8.endIndex {
+            if text.utf8[index] == UInt8(ascii: ":") { colons.append(index) }
+            index = text.utf8.index(after: index)
+        }
+        if colons.count == 5, text.utf8.starts(with: "arn:".utf8) {
+            fields = (0..<4).map { Glob(String(text[text.index(after: colons[$0])..<colons[$0 + 1]])) }
+            resource = Glob(String(text[text.index(after: colons[4])...]))
         } else {
             fields = nil
             resource = Glob(text)

@@ -1,5 +1,10 @@
 /// Matching of one concrete string against a `*`/`?` glob, as IAM matches ARNs and `StringLike` values.
 public enum Wildcard {
+    /// Whether `text` holds `*` or `?`; a byte scan (Foundation's `String.contains(_:)` is far slower).
+    public static func hasWildcards(_ text: some StringProtocol) -> Bool {
+        text.utf8.contains { $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: "?") }
+    }
+
     /// Whether `text` is in the language of `pattern`: `*` any run of characters (including none), `?` one.
     public static func matches(pattern: String, _ text: String) -> Bool {
         matches(pattern: Array(pattern.unicodeScalars)[...], Array(text.unicodeScalars)[...])

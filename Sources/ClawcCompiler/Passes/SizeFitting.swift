@@ -85,7 +85,7 @@ public struct SizeFitting: Pass {
         }
         var out: [String] = []
         for (prefix, names) in byService {
-            guard let service = try? catalog.service(prefix), names.allSatisfy({ !$0.contains("*") && !$0.contains("?") }) else {
+            guard let service = try? catalog.service(prefix), names.allSatisfy({ !Wildcard.hasWildcards($0) }) else {
                 out += names.map { "\(prefix):\($0)" }
                 continue
             }
