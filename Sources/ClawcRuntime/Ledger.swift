@@ -162,9 +162,16 @@ public final class Ledger: @unchecked Sendable {
     }
 
     /// Records the credential (never its secret) and moves the row on.
-    public func issued(task: String, accessKeyID: String, sessionID: String?, expiresAt: Date, state: State, now: Date = Date()) throws(Refusal) {
-        try update(task: task, state: state, now: now, event: "issued", detail: ["accessKeyId": accessKeyID, "sessionId": sessionID ?? "", "expiresAt": AWSDate.format(expiresAt)],
-                   extra: ("access_key_id = ?, session_id = ?, expires_at = ?", [.text(accessKeyID), sessionID.map { .text($0) } ?? .null, Self.time(expiresAt)]))
+    public func issued(task: String, accessKeyID: String, sessionID: String?, expiresAt: Date, state: State, roleARN: String? = nil, now: Date = Date()) throws(Refusal) {
+        var detail = ["accessKeyId": accessKeyID, "sessionId": sessionID ?? "", "expiresAt": AWSDate.format(expiresAt)]
+        var columns = "access_key_id = ?, session_id = ?, expires_at = ?"
+        var values: [SQLiteDatabase.Value] = [.text(accessKeyID), sessionID.map { .text($0) } ?? .null, Self.time(expiresAt)]
+        if let roleARN {
+            detail["roleArn"] = roleARN
+            columns += ", role_arn = ?"
+            values.append(.text(roleARN))
+        }
+        try update(task: task, state: state, now: now, event: "issued", detail: detail, extra: (columns, values))
     }
 
     public func transitionNow(task: String, to state: State, event: String, detail: [String: String] = [:], now: Date = Date()) throws(Refusal) {

@@ -16,8 +16,9 @@ public enum IssuancePath: String, Sendable, CaseIterable {
 public protocol LedgerStore: Sendable {
     /// Writes the `issuing` row, or refuses a task or token seen before. A `failed` row of the same task is replaced.
     func begin(_ entry: Ledger.Entry) async throws(Ledger.Refusal)
-    /// Records the credential (never its secret) and moves the row to `state`.
-    func recordIssued(task: String, accessKeyID: String, sessionID: String?, expiresAt: Date, state: Ledger.State, now: Date)
+    /// Records the credential (never its secret) and moves the row to `state`; `roleARN`, when given, replaces the
+    /// row's role (the scoped path learns the caller's session ARN from STS's answer).
+    func recordIssued(task: String, accessKeyID: String, sessionID: String?, expiresAt: Date, state: Ledger.State, roleARN: String?, now: Date)
         async throws(Ledger.Refusal)
     /// Moves a row to `state`, with an audit record `event`.
     func transition(task: String, to state: Ledger.State, event: String, detail: [String: String], now: Date) async throws(Ledger.Refusal)
@@ -32,10 +33,10 @@ public protocol LedgerStore: Sendable {
 extension Ledger: LedgerStore {
     public func begin(_ entry: Entry) async throws(Refusal) { try beginNow(entry) }
 
-    public func recordIssued(task: String, accessKeyID: String, sessionID: String?, expiresAt: Date, state: State, now: Date)
+    public func recordIssued(task: String, accessKeyID: String, sessionID: String?, expiresAt: Date, state: State, roleARN: String?, now: Date)
         async throws(Refusal)
     {
-        try issued(task: task, accessKeyID: accessKeyID, sessionID: sessionID, expiresAt: expiresAt, state: state, now: now)
+        try issued(task: task, accessKeyID: accessKeyID, sessionID: sessionID, expiresAt: expiresAt, state: state, roleARN: roleARN, now: now)
     }
 
     public func transition(task: String, to state: State, event: String, detail: [String: String], now: Date) async throws(Refusal) {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ClawcCompiler
+import ClawcDiagnostics
 import ClawcRuntime
 import ClawcSyntax
 import Foundation
@@ -32,14 +33,14 @@ struct IssueCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The token issuer (default: `issuer` in clawc.yaml).", valueName: "URL")) var issuer: String?
     @Option(name: .long, help: ArgumentHelp("The audience the token must carry (default: `audience` in clawc.yaml, then sts.amazonaws.com).", valueName: "AUD"))
     var audience: String?
-    @Option(name: .long, help: "How to print the credentials: json, env, or credential-process.") var format: String = "json"
+    @Option(name: .long, help: "How to print the credentials.") var format: CredentialFormat = .json
     @Option(name: .long, help: ArgumentHelp("The role's MaxSessionDuration in seconds, if raised from AWS's default of 3600.", valueName: "SECONDS"))
     var roleMaxDuration: Int?
     @Option(name: .long, help: ArgumentHelp("Clock skew allowed on the token's times.", valueName: "SECONDS")) var leeway: Int = 60
     @Flag(name: .long, help: "Show on stderr how the policy, lifetime and session name were chosen (never secrets).") var explain = false
     @Flag(name: .long, help: "Record the issuance in the ledger only; leave the role's trust policy alone.") var noTrustPolicy = false
-    @Option(name: .long, help: "How to get the credential: web-identity (AssumeRoleWithWebIdentity with a workload token) or scoped (GetScopedCredentials from the caller's own session).")
-    var via: String = "web-identity"
+    @Option(name: .long, help: "How to get the credential: AssumeRoleWithWebIdentity with a workload token, or GetScopedCredentials from the caller's own session.")
+    var via: IssuancePath = .webIdentity
     @Option(name: .long, help: ArgumentHelp("With --via scoped: who asks, recorded in CloudTrail's ScopedSessionDescription.", valueName: "SUBJECT"))
     var subject: String?
     @Option(name: .long, help: ArgumentHelp("With --via scoped: the task whose scoped credentials the caller holds (a sub-agent chain).", valueName: "ID"))
@@ -50,15 +51,11 @@ struct IssueCommand: AsyncParsableCommand {
     @OptionGroup var catalogOptions: CatalogOptions
 
     func validate() throws {
-        guard via == "web-identity" || via == "scoped" else { throw ValidationError("--via must be web-identity or scoped, not `\(via)`") }
-        if via == "web-identity", parentTask != nil || subject != nil || callerExpiration != nil {
+        if via == .webIdentity, parentTask != nil || subject != nil || callerExpiration != nil {
             throw ValidationError("--parent-task, --subject and --caller-expiration go with --via scoped")
         }
         if let callerExpiration, AWSDate.parse(callerExpiration) == nil {
             throw ValidationError("--caller-expiration must be an ISO 8601 time such as 2026-11-29T06:00:00Z")
-        }
-        guard CredentialFormat(rawValue: format) != nil else {
-            throw ValidationError("--format must be one of json, env, credential-process, not `\(format)`")
         }
         guard (0...600).contains(leeway) else { throw ValidationError("--leeway must be between 0 and 600 seconds") }
         if let roleMaxDuration, !(900...43_200).contains(roleMaxDuration) {
@@ -66,89 +63,70 @@ struct IssueCommand: AsyncParsableCommand {
         }
     }
 
-    func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        let settings = RuleSet.load(directory: rules, displayPath: rules).0?.settings ?? Settings()
-        func refuse(_ code: String, _ message: String, _ help: String) throws -> Never {
-            Console.error("clawc: error: \(message) [\(code)]\nhelp: \(help)\n")
-            throw ExitCode(1)
-        }
-        if via == "scoped" { return try await runScoped(environment: environment, settings: settings, refuse: refuse) }
-        guard let tokenPath = tokenFile ?? environment["AWS_WEB_IDENTITY_TOKEN_FILE"] else {
-            try refuse("missing-token", "no workload token", "pass --token-file, or set AWS_WEB_IDENTITY_TOKEN_FILE")
-        }
-        guard let tokenData = FileManager.default.contents(atPath: tokenPath) else {
-            try refuse("missing-token", "cannot read the token file `\(tokenPath)`", "check the path and its permissions")
-        }
-        guard tokenData.count <= TokenValidator.maxTokenBytes else {
-            try refuse("token-too-large", "the token file holds \(tokenData.count) bytes, more than any workload token should", "check that this is the token file")
-        }
-        guard let role = roleArn ?? environment["AWS_ROLE_ARN"] ?? settings.values["roleArn"]?.value else {
-            try refuse("missing-role", "no role to assume", "pass --role-arn, set AWS_ROLE_ARN, or set `roleArn` in clawc.yaml")
-        }
-        guard let issuerURL = issuer ?? settings.values["issuer"]?.value else {
-            try refuse("missing-issuer", "no token issuer configured", "pass --issuer, or set `issuer` in clawc.yaml")
-        }
-        let region = environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? settings.values["region"]?.value
-        guard let endpoint = STSClient.endpoint(environment: environment, region: region) else {
-            try refuse("bad-endpoint", "the STS endpoint address is not a URL", "check AWS_ENDPOINT_URL_STS and AWS_ENDPOINT_URL")
-        }
-        var configuration = IssueConfiguration(
-            rulesDirectory: rules, taskPath: task, token: String(decoding: tokenData, as: UTF8.self), roleARN: role,
-            issuer: issuerURL, audience: audience ?? settings.values["audience"]?.value ?? "sts.amazonaws.com", stsEndpoint: endpoint)
-        configuration.roleMaxSeconds = roleMaxDuration
-        configuration.leeway = TimeInterval(leeway)
-
-        let ledger = try ledgerOptions.open()
-        let issuer = WebIdentityIssuer(
-            catalog: try catalogOptions.load(),
-            validator: TokenValidator(issuer: configuration.issuer, audience: configuration.audience, leeway: configuration.leeway),
-            sts: STSClient(endpoint: endpoint), ledger: ledger, revoker: noTrustPolicy ? nil : ledgerOptions.revoker(environment: environment))
-        let explain = self.explain
-        do {
-            let issuance = try await issuer.issue(configuration) { line in
-                if explain { Console.error("explain: \(line)\n") }
-            }
-            let output = (CredentialFormat(rawValue: format) ?? .json)
-                .render(issuance.credentials, sessionName: issuance.sessionName, taskID: issuance.taskID)
-            Console.output(output)
-            for warning in issuance.warnings where !(noTrustPolicy && warning.contains("no AWS credentials")) {
-                Console.error("clawc: warning: \(warning)\n")
-            }
-        } catch {
-            Console.error(error.rendered)
-            throw ExitCode(error.exitCode)
-        }
+    var flags: IssueSettings.Flags {
+        var flags = IssueSettings.Flags()
+        flags.tokenFile = tokenFile
+        flags.roleARN = roleArn
+        flags.issuer = issuer
+        flags.audience = audience
+        flags.roleMaxDuration = roleMaxDuration
+        flags.leeway = leeway
+        flags.subject = subject
+        flags.parentTask = parentTask
+        flags.callerExpiration = callerExpiration
+        return flags
     }
 
-    /// `--via scoped`: GetScopedCredentials, signed with the caller's own temporary credentials.
-    func runScoped(environment: [String: String], settings: Settings, refuse: (String, String, String) throws -> Never) async throws {
-        guard let caller = AWSCredentials.fromEnvironment(environment) else {
-            try refuse("missing-credentials", "no AWS credentials to cut scoped credentials from", "set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN to the caller's role session")
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let catalog = try catalogOptions.load()
+        // The rules and the task are read once; the issuer compiles from memory.
+        let (ruleSet, ruleDiagnostics) = RuleSet.load(directory: rules, displayPath: rules)
+        var bag = DiagnosticBag()
+        bag.add(contentsOf: ruleDiagnostics.filter { $0.severity == .error })
+        var parsedTask: Task?
+        switch YAMLSource.load(path: task, displayPath: task) {
+        case .failure(let diagnostic): bag.add(diagnostic)
+        case .success(let source):
+            let (found, problems) = SyntaxReader.task(source)
+            bag.add(contentsOf: problems)
+            parsedTask = found
         }
-        guard let region = environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? settings.values["region"]?.value else {
-            try refuse("missing-region", "no AWS region: GetScopedCredentials is served on regional endpoints only", "set AWS_REGION, or `region` in clawc.yaml")
+        guard let ruleSet, let parsedTask, !bag.hasErrors else {
+            Console.error(DiagnosticRenderer.render(bag))
+            throw ExitCode(1)
         }
-        let endpointText = environment["AWS_ENDPOINT_URL_STS"] ?? environment["AWS_ENDPOINT_URL"] ?? "https://sts.\(region).amazonaws.com"
-        guard let endpoint = URL(string: endpointText), endpoint.host != "sts.amazonaws.com" else {
-            try refuse("global-endpoint", "`\(endpointText)` is STS's global endpoint, which does not serve GetScopedCredentials", "use the regional endpoint, https://sts.\(region).amazonaws.com")
-        }
-        let expiration = (callerExpiration ?? environment["AWS_CREDENTIAL_EXPIRATION"]).flatMap(AWSDate.parse)
-        var request = ScopedIssuer.Request(
-            rulesDirectory: rules, taskPath: task, caller: caller, callerExpiration: expiration,
-            subject: subject ?? "orchestrator", parentTask: parentTask)
-        request.maxChars = Compiler.defaultMaxChars
-        let issuer = ScopedIssuer(catalog: try catalogOptions.load(), sts: STSClient(endpoint: endpoint), ledger: try ledgerOptions.open(), region: region)
         let explain = self.explain
         do {
-            let issuance = try await issuer.issue(request) { line in
+            let backend: any CredentialBackend
+            switch via {
+            case .webIdentity:
+                let resolved = try IssueSettings.webIdentity(flags, environment: environment, settings: ruleSet.settings)
+                backend = WebIdentityBackend(
+                    validator: TokenValidator(issuer: resolved.issuer, audience: resolved.audience, leeway: resolved.leeway),
+                    sts: STSClient(endpoint: resolved.stsEndpoint), token: resolved.token, roleARN: resolved.roleARN,
+                    roleMaxSeconds: resolved.roleMaxSeconds, revoker: noTrustPolicy ? nil : ledgerOptions.revoker(environment: environment))
+            case .scoped:
+                let resolved = try IssueSettings.scoped(flags, environment: environment, settings: ruleSet.settings)
+                backend = ScopedBackend(
+                    sts: STSClient(endpoint: resolved.stsEndpoint), caller: resolved.caller, callerExpiration: resolved.callerExpiration,
+                    region: resolved.region, subject: resolved.subject, parentTask: resolved.parentTask, catalog: catalog)
+            }
+            let ledger = try ledgerOptions.open()
+            let issuer = Issuer(rules: PreparedRules(ruleSet: ruleSet, catalog: catalog), ledger: ledger, backend: backend)
+            let issuance = try await issuer.issue(parsedTask) { line in
                 if explain { Console.error("explain: \(line)\n") }
             }
-            Console.output((CredentialFormat(rawValue: format) ?? .json).render(issuance.credentials, sessionName: issuance.sessionName, taskID: issuance.taskID))
-            for warning in issuance.warnings { Console.error("clawc: warning: \(warning)\n") }
-        } catch {
-            Console.error(error.rendered)
-            throw ExitCode(error.exitCode)
+            Console.output(format.render(issuance.credentials, sessionName: issuance.sessionName, taskID: issuance.taskID))
+            for warning in issuance.warnings where !(noTrustPolicy && warning.contains("no AWS credentials")) {
+                Console.error("clawc: warning: \(HostileText.escape(warning))\n")
+            }
+        } catch let failure as IssueFailure {
+            Console.error(failure.rendered)
+            throw ExitCode(failure.exitCode)
         }
     }
 }
+
+extension CredentialFormat: ExpressibleByArgument {}
+extension IssuancePath: ExpressibleByArgument {}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClawcDiagnostics
 import ClawcRuntime
 import Foundation
 
@@ -49,11 +50,15 @@ struct RevokeCommand: AsyncParsableCommand {
             `--task ID` adds the session's `aws:userid` (`<role-id>:<session-name>`) to a Deny in the role's inline \
             policy `ClawcRevokedSessions`. `--role ARN --before TIME` writes the inline policy `AWSRevokeOlderSessions`, \
             denying every session whose `aws:TokenIssueTime` is earlier, as AWS's own "revoke active sessions" does. \
-            IAM applies either within seconds to minutes. Exit 0 done, 1 refused, 3 IAM unavailable.
+            A scoped task has no session of its own (its credentials keep the caller's identity): `--task` refuses \
+            unless `--cut-caller-session` says to deny the caller's whole session, which cuts every scoped credential \
+            cut from it. IAM applies any of these within seconds to minutes. Exit 0 done, 1 refused, 3 IAM unavailable.
             """
     )
 
     @Option(name: .long, help: "The task whose session to cut.") var task: String?
+    @Flag(name: .long, help: "For a scoped task: deny the caller's whole session, which cuts every scoped credential cut from it.")
+    var cutCallerSession = false
     @Option(name: .long, help: ArgumentHelp("With --before: the role whose older sessions to cut.", valueName: "ARN")) var role: String?
     @Option(name: .long, help: ArgumentHelp("With --role: cut sessions issued before this time (ISO 8601, or `now`).", valueName: "TIME")) var before: String?
     @OptionGroup var ledgerOptions: LedgerOptions
@@ -61,6 +66,7 @@ struct RevokeCommand: AsyncParsableCommand {
     func validate() throws {
         if (task == nil) == (role == nil) { throw ValidationError("give either --task ID, or --role ARN with --before TIME") }
         if role != nil && before == nil { throw ValidationError("--role needs --before TIME") }
+        if cutCallerSession && task == nil { throw ValidationError("--cut-caller-session goes with --task") }
         if let before, before != "now", AWSDate.parse(before) == nil { throw ValidationError("--before must be an ISO 8601 time such as 2026-11-29T05:00:00Z, or `now`") }
     }
 
@@ -70,34 +76,26 @@ struct RevokeCommand: AsyncParsableCommand {
         let revoker = try ledgerOptions.requireRevoker(environment: environment)
         do {
             if let task {
-                guard let entry = try ledger.entryNow(task: task), entry.accessKeyID != nil else {
-                    Console.error("clawc: error: the ledger has no issued credential for task `\(task)` [unknown-task]\n")
-                    throw ExitCode(1)
+                let outcome = try await SessionRevocation(ledger: ledger, revoker: revoker).revoke(task: task, cutCallerSession: cutCallerSession)
+                if outcome.tasks == [task] {
+                    Console.error("clawc: revoked the session of task `\(task)` (aws:userid \(outcome.userID)); IAM may take a few minutes to apply it\n")
+                } else {
+                    Console.error("clawc: denied the caller's session (aws:userid \(outcome.userID)) of `\(outcome.roleARN)`; the scoped credentials of \(outcome.tasks.map { "`\($0)`" }.joined(separator: ", ")) stop working with it; IAM may take a few minutes to apply it\n")
                 }
-                var userID = entry.sessionID
-                if userID == nil || entry.via == .webIdentity && !(userID?.contains(":") ?? false) {
-                    let role = try await revoker.iam.getRole(IAMClient.roleName(fromARN: entry.roleARN) ?? "")
-                    userID = "\(role.roleID):\(entry.sessionName)"
-                }
-                guard let userID else { throw ExitCode(1) }
-                try await revoker.cut(roleARN: entry.roleARN, .sessions(userIDs: [userID]))
-                try ledger.transitionNow(task: task, to: .revoked, event: "revoked", detail: ["userId": userID])
-                Console.error("clawc: revoked the session of task `\(task)` (aws:userid \(userID)); IAM may take a few minutes to apply it\n")
             } else if let role, let before {
                 let date = before == "now" ? Date() : (AWSDate.parse(before) ?? Date())
-                try await revoker.cut(roleARN: role, .issuedBefore(date))
-                try ledger.auditNow("revoked-before", detail: ["roleArn": role, "before": AWSDate.format(date)])
+                do { try await revoker.cut(roleARN: role, .issuedBefore(date)) } catch {
+                    throw error.upstream ? IssueFailure.unavailable(code: error.code, message: error.message, help: nil)
+                        : IssueFailure.refused(code: error.code, message: error.message, help: nil)
+                }
+                do { try await ledger.audit("revoked-before", task: nil, detail: ["roleArn": role, "before": AWSDate.format(date)], now: Date()) } catch {
+                    throw IssueFailure.ledger(error)
+                }
                 Console.error("clawc: denied every session of `\(role)` issued before \(AWSDate.format(date))\n")
             }
-        } catch let failure as RevocationFailure {
-            Console.error("clawc: error: \(failure.message) [\(failure.code)]\n")
-            throw ExitCode(failure.upstream ? 3 : 1)
-        } catch let error as STSError {
-            Console.error("clawc: error: IAM \(error.code): \(error.message) [iam-error]\n")
-            throw ExitCode(error.isUpstreamFailure ? 3 : 1)
-        } catch let refusal as Ledger.Refusal {
-            Console.error("clawc: error: \(refusal.description) [\(refusal.code)]\n")
-            throw ExitCode(1)
+        } catch let failure as IssueFailure {
+            Console.error(failure.rendered)
+            throw ExitCode(failure.exitCode)
         }
     }
 }
@@ -120,34 +118,19 @@ struct SweepCommand: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let ledger = try ledgerOptions.open()
         let revoker = try ledgerOptions.requireRevoker(environment: environment)
-        let now = Date()
-        var failures: [RevocationFailure] = []
+        let report: Sweeper.Report
         do {
-            let rows = try ledger.entriesNow(in: [.pending, .sealed, .issuing])
-            for (role, entries) in Dictionary(grouping: rows, by: \.roleARN).sorted(by: { $0.key < $1.key }) {
-                let pending = Set(entries.filter { $0.state == .pending }.map(\.taskID))
-                let expired = Set(entries.filter { entry in
-                    entry.state == .sealed && (entry.expiresAt ?? .distantFuture) < now && (entry.tokenExpiresAt ?? .distantFuture) < now
-                }.map(\.taskID))
-                if pending.isEmpty && expired.isEmpty { continue }
-                do {
-                    try await revoker.updateTrustPolicy(roleARN: role, add: pending, remove: expired)
-                    for task in pending.sorted() { try ledger.transitionNow(task: task, to: .sealed, event: "sealed", detail: ["by": "sweep"]) }
-                    for task in expired.sorted() { try ledger.transitionNow(task: task, to: .retired, event: "retired", detail: ["by": "sweep"]) }
-                    Console.error("clawc: \(role): \(pending.count) pending revocation(s) completed, \(expired.count) expired entr\(expired.count == 1 ? "y" : "ies") pruned\n")
-                } catch let failure as RevocationFailure {
-                    failures.append(failure)
-                    Console.error("clawc: error: \(role): \(failure.message) [\(failure.code)]\n")
-                }
-            }
-            for entry in rows where entry.state == .issuing && now.timeIntervalSince(entry.createdAt) > TimeInterval(staleAfter) {
-                Console.error("clawc: warning: task `\(entry.taskID)` has been `issuing` since \(AWSDate.format(entry.createdAt)): STS may have issued a credential that was never recorded; check CloudTrail for session `\(entry.sessionName)`\n")
-            }
-        } catch let refusal as Ledger.Refusal {
-            Console.error("clawc: error: \(refusal.description) [\(refusal.code)]\n")
-            throw ExitCode(1)
+            report = try await Sweeper(ledger: ledger, revoker: revoker).run(staleAfter: TimeInterval(staleAfter))
+        } catch {
+            Console.error(error.rendered)
+            throw ExitCode(error.exitCode)
         }
-        if let failure = failures.first { throw ExitCode(failure.upstream ? 3 : 1) }
+        for line in report.done { Console.error("clawc: \(line)\n") }
+        for failure in report.failures { Console.error("clawc: error: \(HostileText.escape(failure.message)) [\(failure.code)]\n") }
+        for entry in report.stale {
+            Console.error("clawc: warning: task `\(entry.taskID)` has been `issuing` since \(AWSDate.format(entry.createdAt)): STS may have issued a credential that was never recorded; check CloudTrail for session `\(HostileText.escape(entry.sessionName))`\n")
+        }
+        if let failure = report.failures.first { throw ExitCode(failure.upstream ? 3 : 1) }
     }
 }
 

@@ -242,50 +242,37 @@ import Testing
     @Test func issueRefusesAnUnprovenPolicy() async throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let taskPath = dir.appendingPathComponent("task.yaml").path
-        try "taskId: t-42\npurpose: log-analysis\ntags: {bucket: acme-logs-123}\n".write(toFile: taskPath, atomically: true, encoding: .utf8)
+        let ruleSet = try #require(RuleSet.load(directory: Repo.path("rules"), displayPath: "rules").0)
+        let source = try YAMLSource.parse(data: Data("taskId: t-42\npurpose: log-analysis\ntags: {bucket: acme-logs-123}\n".utf8), displayPath: "task.yaml").get()
+        let task = try #require(SyntaxReader.task(source).0)
         let ledger = try Ledger(path: dir.appendingPathComponent("ledger.sqlite").path)
         // Port 9 on loopback: nothing listens; a call would fail as "STS unavailable", not as diagnostics.
         let sts = STSClient(endpoint: try #require(URL(string: "http://127.0.0.1:9")), maxAttempts: 1)
         let hooks = Compiler.Hooks(extraPasses: [WidenToEverything()], checkEachPass: false)
-
-        let web = WebIdentityIssuer(
-            catalog: Repo.catalog, validator: TokenValidator(issuer: "http://127.0.0.1:9", audience: "sts.amazonaws.com"),
-            sts: sts, ledger: ledger, revoker: nil)
-        let configuration = IssueConfiguration(
-            rulesDirectory: Repo.path("rules"), taskPath: taskPath, token: "not-a-token",
-            roleARN: "arn:aws:iam::123456789012:role/agents", issuer: "http://127.0.0.1:9", audience: "sts.amazonaws.com",
-            stsEndpoint: try #require(URL(string: "http://127.0.0.1:9")))
-        await Compiler.$hooks.withValue(hooks) {
-            do {
-                _ = try await web.issue(configuration)
-                Issue.record("issued a credential with an unproven policy")
-            } catch {
-                guard let failure = error as? IssueFailure, case .diagnostics(let bag) = failure else {
-                    Issue.record("refused for another reason: \(error)")
-                    return
+        let backends: [any CredentialBackend] = [
+            WebIdentityBackend(
+                validator: TokenValidator(issuer: "http://127.0.0.1:9", audience: "sts.amazonaws.com"), sts: sts, token: "not-a-token",
+                roleARN: "arn:aws:iam::123456789012:role/agents", roleMaxSeconds: nil, revoker: nil),
+            ScopedBackend(
+                sts: sts, caller: AWSCredentials(accessKeyID: "ASIAEXAMPLE", secretAccessKey: "secret", sessionToken: "token"),
+                callerExpiration: Date().addingTimeInterval(3600), region: "us-east-1", subject: "agent", parentTask: nil, catalog: Repo.catalog),
+        ]
+        for backend in backends {
+            let issuer = Issuer(rules: PreparedRules(ruleSet: ruleSet, catalog: Repo.catalog), ledger: ledger, backend: backend)
+            await Compiler.$hooks.withValue(hooks) {
+                do {
+                    _ = try await issuer.issue(task)
+                    Issue.record("\(backend.path): issued a credential with an unproven policy")
+                } catch {
+                    guard let failure = error as? IssueFailure, case .diagnostics(let bag) = failure else {
+                        Issue.record("\(backend.path): refused for another reason: \(error)")
+                        return
+                    }
+                    #expect(bag.items.map(\.code) == ["unproven-policy"])
                 }
-                #expect(bag.items.map(\.code) == ["unproven-policy"])
             }
         }
-
-        let scoped = ScopedIssuer(catalog: Repo.catalog, sts: sts, ledger: ledger, region: "us-east-1")
-        let request = ScopedIssuer.Request(
-            rulesDirectory: Repo.path("rules"), taskPath: taskPath,
-            caller: AWSCredentials(accessKeyID: "ASIAEXAMPLE", secretAccessKey: "secret", sessionToken: "token"),
-            callerExpiration: Date().addingTimeInterval(3600), subject: "agent", parentTask: nil)
-        await Compiler.$hooks.withValue(hooks) {
-            do {
-                _ = try await scoped.issue(request)
-                Issue.record("issued a scoped credential with an unproven policy")
-            } catch {
-                guard let failure = error as? IssueFailure, case .diagnostics(let bag) = failure else {
-                    Issue.record("refused for another reason: \(error)")
-                    return
-                }
-                #expect(bag.items.map(\.code) == ["unproven-policy"])
-            }
-        }
+        #expect(try ledger.entryNow(task: "t-42") == nil, "a ledger row was written for an unproven policy")
     }
 
     /// `check --update` never writes a policy that failed its proof, and `check` names a reviewed policy that

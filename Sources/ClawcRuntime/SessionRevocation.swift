@@ -1,0 +1,152 @@
+import Foundation
+
+/// `clawc revoke --task`: cutting the live session of one task, for either path.
+///
+/// A web-identity task has a session of its own: it is denied by its `aws:userid` (`<role-id>:<session-name>`).
+/// A scoped task's credentials keep the caller's session identity, and AWS offers no way to revoke one scoped
+/// session: cutting it means denying the caller's session, which also cuts the caller and every scoped
+/// credential cut from that session. That is done only when asked for (`cutCallerSession`).
+public struct SessionRevocation: Sendable {
+    public var ledger: any LedgerStore
+    public var revoker: Revoker
+
+    public init(ledger: any LedgerStore, revoker: Revoker) {
+        self.ledger = ledger
+        self.revoker = revoker
+    }
+
+    /// What was done, for the operator.
+    public struct Outcome: Sendable {
+        public var userID: String
+        public var roleARN: String
+        /// Tasks whose rows were marked revoked (more than one when a caller's session was cut).
+        public var tasks: [String]
+    }
+
+    public func revoke(task: String, cutCallerSession: Bool, now: Date = Date()) async throws(IssueFailure) -> Outcome {
+        let entry: Ledger.Entry?
+        do { entry = try await ledger.entry(task: task) } catch { throw .ledger(error) }
+        guard let entry, entry.accessKeyID != nil || entry.state == .issuing else {
+            throw .refused(code: "unknown-task", message: "the ledger has no issued credential for task `\(task)`",
+                           help: "check the task ID with the orchestrator; `clawc revoke --role ARN --before TIME` cuts every older session of a role")
+        }
+        switch entry.via {
+        case .webIdentity:
+            var userID = entry.sessionID.flatMap { $0.contains(":") ? $0 : nil }
+            if userID == nil {
+                let role = try await self.role(named: entry.roleARN)
+                userID = "\(role.roleID):\(entry.sessionName)"
+            }
+            let id = userID ?? ""
+            try await cut(roleARN: entry.roleARN, userID: id)
+            try await mark([task], userID: id, now: now)
+            return Outcome(userID: id, roleARN: entry.roleARN, tasks: [task])
+        case .scoped:
+            guard let caller = Self.callerSession(entry.roleARN) else {
+                throw .refused(code: "unknown-session", message: "the ledger does not know which session task `\(task)`'s scoped credentials were cut from",
+                               help: "cut the caller's role session with `clawc revoke --role ARN --before TIME`; the scoped credential lives at most until \(entry.expiresAt.map(AWSDate.format) ?? "its expiry")")
+            }
+            guard cutCallerSession else {
+                throw .refused(
+                    code: "scoped-revocation",
+                    message: "task `\(task)` holds scoped credentials cut from session `\(caller.session)` of role `\(caller.role)`; AWS cannot revoke one scoped session, so cutting it cuts that whole session and every scoped credential cut from it",
+                    help: "re-run with --cut-caller-session to deny session `\(caller.session)`, or let the credential expire at \(entry.expiresAt.map(AWSDate.format) ?? "its expiry")")
+            }
+            let role = try await self.role(named: caller.roleARN)
+            let userID = "\(role.roleID):\(caller.session)"
+            try await cut(roleARN: caller.roleARN, userID: userID)
+            // Every scoped task cut from the same session loses its credential with it.
+            let siblings: [String]
+            do {
+                siblings = try await ledger.entries(in: [.issued, .issuing]).filter { $0.via == .scoped && $0.roleARN == entry.roleARN }.map(\.taskID)
+            } catch { throw .ledger(error) }
+            let tasks = Array(Set(siblings + [task])).sorted()
+            try await mark(tasks, userID: userID, now: now)
+            return Outcome(userID: userID, roleARN: caller.roleARN, tasks: tasks)
+        }
+    }
+
+    /// `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION` → the role's ARN, its name and the session name.
+    static func callerSession(_ arn: String) -> (roleARN: String, role: String, session: String)? {
+        let parts = arn.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 6, parts[0] == "arn", parts[2] == "sts" else { return nil }
+        let path = parts[5].split(separator: "/").map(String.init)
+        guard path.count == 3, path[0] == "assumed-role" else { return nil }
+        return ("arn:\(parts[1]):iam::\(parts[4]):role/\(path[1])", path[1], path[2])
+    }
+
+    func role(named roleARN: String) async throws(IssueFailure) -> IAMClient.Role {
+        guard let name = IAMClient.roleName(fromARN: roleARN) else {
+            throw .refused(code: "bad-role", message: "`\(roleARN)` is not a role ARN", help: nil)
+        }
+        do { return try await revoker.iam.getRole(name) } catch {
+            throw error.isUpstreamFailure
+                ? .unavailable(code: "iam-error", message: "IAM \(error.code): \(error.message)", help: "retry when IAM is reachable")
+                : .refused(code: "iam-error", message: "IAM \(error.code): \(error.message)", help: nil)
+        }
+    }
+
+    func cut(roleARN: String, userID: String) async throws(IssueFailure) {
+        do { try await revoker.cut(roleARN: roleARN, .sessions(userIDs: [userID])) } catch {
+            throw error.upstream ? .unavailable(code: error.code, message: error.message, help: "retry when IAM is reachable")
+                : .refused(code: error.code, message: error.message, help: nil)
+        }
+    }
+
+    func mark(_ tasks: [String], userID: String, now: Date) async throws(IssueFailure) {
+        for task in tasks {
+            do { try await ledger.transition(task: task, to: .revoked, event: "revoked", detail: ["userId": userID], now: now) } catch {
+                throw .ledger(error)
+            }
+        }
+    }
+}
+
+/// `clawc sweep`: retry pending trust-policy edits, prune entries whose session and token have both expired,
+/// and report `issuing` rows older than a bound. Safe to run twice at once (edits are serialized by a lock).
+public struct Sweeper: Sendable {
+    public var ledger: any LedgerStore
+    public var revoker: Revoker
+
+    public init(ledger: any LedgerStore, revoker: Revoker) {
+        self.ledger = ledger
+        self.revoker = revoker
+    }
+
+    public struct Report: Sendable {
+        /// One line per role: what was completed and pruned.
+        public var done: [String] = []
+        /// Roles whose edit failed, with why.
+        public var failures: [RevocationFailure] = []
+        /// Tasks `issuing` for longer than the bound, with their session names.
+        public var stale: [Ledger.Entry] = []
+    }
+
+    public func run(staleAfter: TimeInterval, now: Date = Date()) async throws(IssueFailure) -> Report {
+        var report = Report()
+        let rows: [Ledger.Entry]
+        do { rows = try await ledger.entries(in: [.pending, .sealed, .issuing]) } catch { throw .ledger(error) }
+        // Only web-identity rows have a trust-policy entry to add or prune.
+        let trusted = rows.filter { $0.via == .webIdentity && !$0.roleARN.isEmpty }
+        for (role, entries) in Dictionary(grouping: trusted, by: \.roleARN).sorted(by: { $0.key < $1.key }) {
+            let pending = Set(entries.filter { $0.state == .pending }.map(\.taskID))
+            let expired = Set(entries.filter { entry in
+                entry.state == .sealed && (entry.expiresAt ?? .distantFuture) < now && (entry.tokenExpiresAt ?? .distantFuture) < now
+            }.map(\.taskID))
+            if pending.isEmpty && expired.isEmpty { continue }
+            do {
+                try await revoker.updateTrustPolicy(roleARN: role, add: pending, remove: expired)
+            } catch {
+                report.failures.append(RevocationFailure(code: error.code, message: "\(role): \(error.message)", upstream: error.upstream))
+                continue
+            }
+            do {
+                for task in pending.sorted() { try await ledger.transition(task: task, to: .sealed, event: "sealed", detail: ["by": "sweep"], now: now) }
+                for task in expired.sorted() { try await ledger.transition(task: task, to: .retired, event: "retired", detail: ["by": "sweep"], now: now) }
+            } catch { throw .ledger(error) }
+            report.done.append("\(role): \(pending.count) pending revocation(s) completed, \(expired.count) expired entr\(expired.count == 1 ? "y" : "ies") pruned")
+        }
+        report.stale = rows.filter { $0.state == .issuing && now.timeIntervalSince($0.createdAt) > staleAfter }
+        return report
+    }
+}
