@@ -114,6 +114,12 @@ public struct ObtainedCredential: Sendable {
     public var sessionID: String?
     /// The ARN the ledger keeps for revocation, when the answer is where it is learnt (scoped: the caller's session).
     public var roleARN: String?
+
+    public init(credentials: TemporaryCredentials, sessionID: String?, roleARN: String?) {
+        self.credentials = credentials
+        self.sessionID = sessionID
+        self.roleARN = roleARN
+    }
 }
 
 /// One way of making a credential. The issuance sequence (`Issuer`) is the same for every backend; a backend

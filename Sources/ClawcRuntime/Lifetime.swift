@@ -3,6 +3,11 @@ public struct LifetimeChoice: Sendable, Equatable {
     public var seconds: Int
     /// One line for `--explain`: how the number was chosen.
     public var explanation: String
+
+    public init(seconds: Int, explanation: String) {
+        self.seconds = seconds
+        self.explanation = explanation
+    }
 }
 
 public enum LifetimePolicy {

@@ -39,6 +39,37 @@ extension PeerSuites {
 
     func lastCall() throws -> [String: Any] { try #require(try peer.calls().last) }
 
+    /// `revoke --task` on a scoped task: refused with what it would cost, or, with `--cut-caller-session`, the
+    /// caller's session denied by `aws:userid` in moto's IAM and every task cut from that session marked revoked.
+    @Test func revokingAScopedTaskCutsTheCallersSessionOnlyWhenAsked() throws {
+        let roleName = "orch-\(UUID().uuidString.prefix(8))"
+        let orchestrator = try peer.session(arn: "arn:aws:sts::123456789012:assumed-role/\(roleName)/orch-1")
+        #expect(try issue(try taskFile("rv-1"), caller: orchestrator).status == 0)
+        #expect(try issue(try taskFile("rv-2"), caller: orchestrator).status == 0)
+        #expect(try Ledger(path: ledger).entryNow(task: "rv-1")?.state == .issued, "a scoped row is never `sealed`: no trust policy was edited")
+
+        let iam = try Peers.get()
+        _ = try RevocationTests.boto(iam, """
+            iam.create_role(RoleName=sys.argv[2], AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[]}')
+            """, [roleName])
+        var environment = RevocationTests.orchestrator
+        environment["AWS_ENDPOINT_URL_IAM"] = iam.sts.absoluteString
+        let refused = try runClawc(["revoke", "--task", "rv-1", "--ledger", ledger], environment: environment)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("[scoped-revocation]") && refused.stderr.contains("--cut-caller-session"), "\(refused.stderr)")
+        #expect(try Ledger(path: ledger).entryNow(task: "rv-1")?.state == .issued)
+
+        let cut = try runClawc(["revoke", "--task", "rv-1", "--cut-caller-session", "--ledger", ledger], environment: environment)
+        #expect(cut.status == 0, "\(cut.stderr)")
+        #expect(cut.stderr.contains("`rv-1`, `rv-2`"), "\(cut.stderr)")
+        let document = try RevocationTests.boto(iam, """
+            doc = iam.get_role_policy(RoleName=sys.argv[2], PolicyName="ClawcRevokedSessions")["PolicyDocument"]
+            print(doc if isinstance(doc, str) else json.dumps(doc))
+            """, [roleName])
+        #expect(document.contains("aws:userid") && document.contains(":orch-1"), "\(document)")
+        #expect(try Ledger(path: ledger).entryNow(task: "rv-2")?.state == .revoked)
+    }
+
     @Test func aTwoMinuteCredentialForANinetySecondTask() throws {
         let orchestrator = try peer.session()
         let run = try issue(try taskFile("short-1"), caller: orchestrator, extra: ["--subject", "system:serviceaccount:agents:inv-bot", "--explain"])

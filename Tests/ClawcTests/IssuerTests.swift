@@ -1,0 +1,188 @@
+@testable import ClawcCompiler
+@testable import ClawcRuntime
+import ClawcSyntax
+import Foundation
+import Testing
+
+/// The issuance sequence in process, with a fake backend and an in-memory ledger: every branch, no network.
+@Suite struct IssuerTests {
+    /// A ledger kept in memory, with switches to make a step fail.
+    actor MemoryLedger: LedgerStore {
+        var rows: [String: Ledger.Entry] = [:]
+        var events: [String] = []
+        var failRecord = false
+
+        func setFailRecord(_ value: Bool) { failRecord = value }
+
+        func begin(_ entry: Ledger.Entry) async throws(Ledger.Refusal) {
+            if let existing = rows[entry.taskID], existing.state != .failed { throw .taskAlreadyIssued(entry.taskID, existing.state) }
+            if let jti = entry.jwtID, rows.values.contains(where: { $0.jwtID == jti && $0.taskID != entry.taskID }) { throw .tokenAlreadyUsed(jti) }
+            rows[entry.taskID] = entry
+            events.append("issuing \(entry.taskID)")
+        }
+
+        func recordIssued(task: String, accessKeyID: String, sessionID: String?, expiresAt: Date, state: Ledger.State, roleARN: String?, now: Date)
+            async throws(Ledger.Refusal)
+        {
+            if failRecord { throw .storage("disk full") }
+            rows[task]?.accessKeyID = accessKeyID
+            rows[task]?.sessionID = sessionID
+            rows[task]?.expiresAt = expiresAt
+            rows[task]?.state = state
+            if let roleARN { rows[task]?.roleARN = roleARN }
+            events.append("issued \(task)")
+        }
+
+        func transition(task: String, to state: Ledger.State, event: String, detail: [String: String], now: Date) async throws(Ledger.Refusal) {
+            rows[task]?.state = state
+            events.append("\(event) \(task)")
+        }
+
+        func entry(task: String) async throws(Ledger.Refusal) -> Ledger.Entry? { rows[task] }
+        func entries(in states: Set<Ledger.State>) async throws(Ledger.Refusal) -> [Ledger.Entry] { rows.values.filter { states.contains($0.state) } }
+        func audit(_ event: String, task: String?, detail: [String: String], now: Date) async throws(Ledger.Refusal) { events.append(event) }
+        func verifyAudit() async throws(Ledger.Refusal) -> Ledger.AuditVerdict { .intact(records: events.count) }
+    }
+
+    /// A backend whose every step can be told to fail; it counts its STS calls.
+    final class FakeBackend: CredentialBackend, @unchecked Sendable {
+        enum Step { case authorize, obtain }
+        let failAt: Step?
+        let failure: IssueFailure
+        let after: (Ledger.State, [String])
+        private let lock = NSLock()
+        private var _calls = 0
+        var calls: Int { lock.withLock { _calls } }
+
+        init(failAt: Step? = nil, failure: IssueFailure = .refused(code: "nope", message: "no", help: nil),
+             after: (Ledger.State, [String]) = (.sealed, [])) {
+            self.failAt = failAt
+            self.failure = failure
+            self.after = after
+        }
+
+        var path: IssuancePath { .webIdentity }
+        var recordedState: Ledger.State { .pending }
+
+        func authorize(_ request: IssueRequest, ledger: any LedgerStore, explain: (String) -> Void) async throws(IssueFailure) -> Authorization {
+            if failAt == .authorize { throw failure }
+            return Authorization(
+                subject: "agent", tokenID: "jti-\(request.task.taskId.value)", tokenExpiresAt: request.now.addingTimeInterval(600),
+                sessionName: "agent@\(request.task.taskId.value)", roleARN: "arn:aws:iam::123456789012:role/agents",
+                lifetime: LifetimeChoice(seconds: 900, explanation: "test"))
+        }
+
+        func obtain(_ request: IssueRequest, _ authorization: Authorization) async throws(IssueFailure) -> ObtainedCredential {
+            lock.withLock { _calls += 1 }
+            if failAt == .obtain { throw failure }
+            return ObtainedCredential(
+                credentials: TemporaryCredentials(
+                    accessKeyID: "ASIA\(request.task.taskId.value)", secretAccessKey: "secret", sessionToken: "token",
+                    expiration: request.now.addingTimeInterval(900), assumedRoleARN: nil, assumedRoleID: "AROA:\(authorization.sessionName)"),
+                sessionID: "AROA:\(authorization.sessionName)", roleARN: nil)
+        }
+
+        func afterIssue(_ request: IssueRequest, _ authorization: Authorization, ledger: any LedgerStore, explain: (String) -> Void) async
+            -> (state: Ledger.State, warnings: [String])
+        {
+            if after.0 != .pending { try? await ledger.transition(task: request.task.taskId.value, to: after.0, event: "sealed", detail: [:], now: Date()) }
+            return after
+        }
+    }
+
+    static let prepared: PreparedRules = {
+        let ruleSet = RuleSet.load(directory: Repo.path("rules"), displayPath: "rules").0
+        return PreparedRules(ruleSet: ruleSet ?? RuleSet(rules: [], settings: Settings()), catalog: Repo.catalog)
+    }()
+
+    static func task(_ id: String, bucket: String = "acme-logs-123") throws -> Task {
+        let text = "taskId: \(id)\npurpose: log-analysis\ntags: {bucket: \(bucket)}\n"
+        let source = try YAMLSource.parse(data: Data(text.utf8), displayPath: "task.yaml").get()
+        return try #require(SyntaxReader.task(source).0)
+    }
+
+    func issue(_ backend: FakeBackend, _ ledger: MemoryLedger, _ task: Task) async -> Result<Issuance, IssueFailure> {
+        do { return .success(try await Issuer(rules: Self.prepared, ledger: ledger, backend: backend).issue(task)) } catch { return .failure(error) }
+    }
+
+    @Test func aSuccessfulIssuanceIsRecordedThenSealed() async throws {
+        let ledger = MemoryLedger(), backend = FakeBackend()
+        let issuance = try await issue(backend, ledger, try Self.task("t-1")).get()
+        #expect(issuance.state == .sealed)
+        #expect(await ledger.events == ["issuing t-1", "issued t-1", "sealed t-1"])
+        #expect(await ledger.rows["t-1"]?.policy == issuance.policy)
+        #expect(backend.calls == 1)
+    }
+
+    @Test func aTaskWithDiagnosticsReachesNeitherTheLedgerNorSTS() async throws {
+        let ledger = MemoryLedger(), backend = FakeBackend()
+        let result = await issue(backend, ledger, try Self.task("t-1", bucket: "other-bucket"))
+        guard case .failure(.diagnostics(let bag)) = result else { Issue.record("\(result)"); return }
+        #expect(bag.items.map(\.code) == ["param-mismatch"])
+        #expect(await ledger.events.isEmpty)
+        #expect(backend.calls == 0)
+    }
+
+    @Test func aRefusedCallerReachesNeitherTheLedgerNorSTS() async throws {
+        let ledger = MemoryLedger(), backend = FakeBackend(failAt: .authorize)
+        let result = await issue(backend, ledger, try Self.task("t-1"))
+        guard case .failure(.refused(let code, _, _)) = result else { Issue.record("\(result)"); return }
+        #expect(code == "nope")
+        #expect(await ledger.events.isEmpty)
+        #expect(backend.calls == 0)
+    }
+
+    @Test func aSecondIssuanceForATaskIsRefusedBeforeSTS() async throws {
+        let ledger = MemoryLedger(), backend = FakeBackend()
+        _ = try await issue(backend, ledger, try Self.task("t-1")).get()
+        let again = await issue(backend, ledger, try Self.task("t-1"))
+        guard case .failure(.refused(let code, _, _)) = again else { Issue.record("\(again)"); return }
+        #expect(code == "already-issued")
+        #expect(backend.calls == 1)
+    }
+
+    @Test func anSTSRefusalMarksTheRowFailedAndAllowsARetry() async throws {
+        let ledger = MemoryLedger()
+        let refusing = FakeBackend(failAt: .obtain, failure: .sts(STSError(code: "AccessDenied", message: "no", httpStatus: 403, isUpstreamFailure: false)))
+        let result = await issue(refusing, ledger, try Self.task("t-1"))
+        guard case .failure(.sts) = result else { Issue.record("\(result)"); return }
+        #expect(await ledger.rows["t-1"]?.state == .failed)
+        let retry = try await issue(FakeBackend(), ledger, try Self.task("t-1")).get()
+        #expect(retry.state == .sealed)
+    }
+
+    @Test func aRecordFailureStillReturnsTheCredentialWithAWarning() async throws {
+        let ledger = MemoryLedger(), backend = FakeBackend()
+        await ledger.setFailRecord(true)
+        let issuance = try await issue(backend, ledger, try Self.task("t-1")).get()
+        #expect(issuance.state == .issuing)
+        #expect(issuance.warnings.contains { $0.contains("could not record") })
+        #expect(await ledger.rows["t-1"]?.state == .issuing, "the row stays `issuing` for `clawc sweep` to report")
+    }
+
+    @Test func aTrustPolicyFailureLeavesTheRowPendingNotSealed() async throws {
+        let ledger = MemoryLedger(), backend = FakeBackend(after: (.pending, ["revocation pending: IAM down"]))
+        let issuance = try await issue(backend, ledger, try Self.task("t-1"))
+            .get()
+        #expect(issuance.state == .pending)
+        #expect(await ledger.rows["t-1"]?.state == .pending)
+        #expect(issuance.warnings == ["revocation pending: IAM down"])
+    }
+
+    /// Hundreds of issuances in seconds: the sequence itself costs little.
+    @Test func threeHundredIssuancesInProcess() async throws {
+        let ledger = MemoryLedger(), backend = FakeBackend()
+        let tasks = try (0..<300).map { try Self.task("many-\($0)") }
+        let results = await withTaskGroup(of: Bool.self) { group in
+            for task in tasks {
+                group.addTask {
+                    (try? await Issuer(rules: Self.prepared, ledger: ledger, backend: backend).issue(task)) != nil
+                }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(results.filter { $0 }.count == 300)
+        #expect(backend.calls == 300)
+        #expect(await ledger.rows.count == 300)
+    }
+}
