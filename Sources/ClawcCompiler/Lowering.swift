@@ -183,13 +183,16 @@ public struct RuleLowering {
     /// reading a request in another account whose resource part repeats the rest of the pattern would match.
     /// clawc cannot rule that reading out; a condition on `aws:ResourceAccount` pins the account whatever IAM does.
     func checkFieldWildcards(_ template: Template, grant: Grant, rule: Rule, _ diagnostics: inout [Diagnostic]) {
-        let pinned = grant.conditions.contains { condition in
-            ["StringEquals", "StringEqualsIgnoreCase"].contains(condition.op.value) && condition.key.value.lowercased() == "aws:resourceaccount"
-        }
-        guard !pinned else { return }
         for pattern in Envelope.patterns(for: template, in: rule).map(ResourcePattern.init) {
             guard let fields = pattern.fields, let first = pattern.reachesPastField, first < 3, !fields[3].hasWildcards, !fields[3].text.isEmpty
             else { continue }
+            // Pinned only by the rule's own literal: exactly this account, no slot a task could fill.
+            let pinned = grant.conditions.contains { condition in
+                ["StringEquals", "StringEqualsIgnoreCase"].contains(condition.op.value) && condition.key.value.lowercased() == "aws:resourceaccount"
+                    && condition.values.count == 1 && condition.values[0].source.value == fields[3].text
+                    && !condition.values[0].pieces.contains { if case .slot = $0 { true } else { false } }
+            }
+            if pinned { continue }
             diagnostics.append(Diagnostic(
                 .warning, code: "wildcard-may-cross-fields",
                 "the wildcard in the \(ResourcePattern.fieldNames[first]) of `\(template.source.value)` may reach past the colons after it, as IAM documents for a `*` that ends a segment, so this grant could also match resources in other accounts than `\(fields[3].text)`",

@@ -232,7 +232,7 @@ public final class ProverBudget: @unchecked Sendable {
     public init(units: Int = ProverBudget.defaultUnits) { self.remaining = units }
 
     /// Takes `units` from the budget; false (and marked exhausted) when there are not enough left.
-    func charge(_ units: Int) -> Bool {
+    public func charge(_ units: Int) -> Bool {
         if remaining < units {
             remaining = 0
             exhausted = true

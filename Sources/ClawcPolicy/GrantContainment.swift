@@ -89,7 +89,9 @@ public enum GrantContainment {
                     let ok = outerValues.contains { outerValue in
                         switch values {
                         case .exact: outerValue == value
-                        // A `StringLike`/`ArnLike` value is itself a pattern: its language must lie inside.
+                        // IAM compares ARN values field by field, as resources: the same containment.
+                        case .outerIsPattern where op.hasPrefix("Arn"): ResourcePattern(outerValue).contains(ResourcePattern(value))
+                        // A `StringLike` value is itself a pattern: its language must lie inside.
                         case .outerIsPattern: op.hasSuffix("Like") ? Glob(outerValue).contains(Glob(value)) : Glob(outerValue).matches(value)
                         }
                     }

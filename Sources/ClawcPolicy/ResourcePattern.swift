@@ -57,6 +57,8 @@ public struct ResourcePattern: Hashable, Sendable, CustomStringConvertible {
     /// Whether every resource `inner` can match lies inside `self`, under both readings of IAM's rule.
     public func contains(_ inner: ResourcePattern, budget: ProverBudget = ProverBudget()) -> Bool {
         if text == "*" || text == inner.text { return true }
+        // Every decision costs at least a unit, so that many cheap ones are bounded too.
+        guard budget.charge(1) else { return false }
         guard let outerFields = fields else {
             // A plain outer pattern is one string: compare the inner as written, its wildcards matching anything.
             return resource.contains(Glob(inner.text), budget: budget)

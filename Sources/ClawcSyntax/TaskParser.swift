@@ -2,6 +2,10 @@ import ClawcDiagnostics
 import Yams
 
 extension SyntaxReader {
+    /// The most targets a task may list: far more than a 2,048-character policy holds, few enough that every
+    /// pairwise containment decision of a compile stays cheap.
+    public static let maxTargets = 256
+
     /// Parses a task file (YAML or JSON) with the orchestrator's field names.
     public static func task(_ source: YAMLSource) -> (Task?, [Diagnostic]) {
         var reader = NodeReader(file: source.file)
@@ -29,7 +33,13 @@ extension SyntaxReader {
         var targets: [Located<String>] = []
         let targetsKey = fields["targetResources"]?.key
         if let node = fields["targetResources"]?.value, let values = reader.strings(node, context: "`targetResources`") {
-            for value in values {
+            if values.count > Self.maxTargets {
+                reader.diagnostics.append(.error(
+                    "too-many-targets", "the task lists \(values.count) targets, more than the \(Self.maxTargets) clawc accepts",
+                    at: targetsKey?.span ?? reader.span(of: node),
+                    help: "a session policy holds at most 2,048 characters, a few dozen ARNs; name the resources by a pattern the rule allows, or split the task"))
+            }
+            for value in values.prefix(Self.maxTargets) {
                 if let bad = firstBadTargetScalar(value.value) {
                     reader.diagnostics.append(.error(
                         "invalid-target", "target holds \(SlotValue.describe(bad.scalar))", at: value.span(ofScalarsAt: bad.offset, count: 1),

@@ -35,7 +35,9 @@ struct DiffCommand: ParsableCommand {
         let catalog: Catalog
         do { catalog = try catalogOptions.load() } catch { throw ExitCode(2) }
         let result = AccessDiff.diff(old: oldPolicy, new: newPolicy) { Compiler.expand($0, catalog: catalog) }
-        Console.output(result.added.map { "+ \($0)\n" }.joined() + result.removed.map { "- \($0)\n" }.joined())
+        // Policy strings may hold newlines and escape sequences: a row is one line, escaped, whatever it holds.
+        Console.output(result.added.map { "+ \(HostileText.escape($0.description))\n" }.joined()
+            + result.removed.map { "- \(HostileText.escape($0.description))\n" }.joined())
         if !result.isEmpty { throw ExitCode(1) }
     }
 

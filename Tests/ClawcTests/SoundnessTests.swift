@@ -334,4 +334,104 @@ import Testing
         let outcome = try compile(rules: ["r.yaml": rule], task: "taskId: t-7\npurpose: other-teams\n")
         #expect(outcome.json?.contains(#""StringNotEquals":{"aws:PrincipalTag/team":"t-7"}"#) == true, "\(outcome.rendered)")
     }
+
+    static let queueWriter = """
+        purpose: queue-writer
+        params:
+          source: {match: "arn:aws:sns:*:111111111111:*"}
+          prefix: {match: "arn:aws:sns:*"}
+        grants:
+          - sid: Send
+            actions: [sqs:SendMessage]
+            resources: ["arn:aws:sqs:us-east-1:111111111111:orders"]
+            when:
+              OPERATOR: {aws:SourceArn: "TEMPLATE"}
+        """
+
+    /// Found by review: a slot at the start of an `Arn…` condition value held an ARN whose extra colons moved
+    /// the account (`arn:aws:sns:us-east-1:222222222222:attacker:111111111111:x` matches
+    /// `arn:aws:sns:*:111111111111:*` as one string). IAM compares ARN values field by field; so does clawc now.
+    @Test(arguments: [("ArnEquals", "{source}"), ("ArnLike", "{source}"), ("ArnEquals", "{prefix}:111111111111:t")])
+    func anARNConditionValueCannotMoveToAnotherAccount(op: String, template: String) throws {
+        let rule = Self.queueWriter.replacingOccurrences(of: "OPERATOR", with: op).replacingOccurrences(of: "TEMPLATE", with: template)
+        let value = template == "{source}" ? "arn:aws:sns:us-east-1:222222222222:attacker:111111111111:x" : "arn:aws:sns:us-east-1:222222222222:x"
+        let task = "taskId: t-7\npurpose: queue-writer\ntags: {source: \"\(value)\", prefix: \"\(value)\"}\n"
+        let outcome = try compile(rules: ["r.yaml": rule], task: task)
+        #expect(outcome.json == nil, "\(outcome.json ?? "")")
+        #expect(outcome.codes == ["slot-injection"], "\(outcome.rendered)")
+        // A value that keeps the rule's fields compiles.
+        let goodValue = template == "{source}" ? "arn:aws:sns:us-east-1:111111111111:topic" : "arn:aws:sns:us-east-1"
+        let good = "taskId: t-7\npurpose: queue-writer\ntags: {source: \"\(goodValue)\", prefix: \"\(goodValue)\"}\n"
+        let compiled = try compile(rules: ["r.yaml": rule], task: good)
+        #expect(compiled.json != nil, "\(compiled.rendered)")
+    }
+
+    /// The proof itself reads `Arn…` values field by field: a reviewed policy with the moved account fails `check`.
+    @Test func theProofComparesARNConditionValuesFieldByField() {
+        let envelope = [Statement(actions: ["sqs:SendMessage"], resources: ["arn:aws:sqs:us-east-1:111111111111:orders"],
+                                  conditions: ConditionBlock(["ArnEquals": ["aws:SourceArn": ["arn:aws:sns:*:111111111111:*"]]]))]
+        let moved = [Statement(actions: ["sqs:SendMessage"], resources: ["arn:aws:sqs:us-east-1:111111111111:orders"],
+                               conditions: ConditionBlock(["ArnEquals": ["aws:SourceArn": ["arn:aws:sns:us-east-1:222222222222:attacker:111111111111:x"]]]))]
+        #expect(GrantContainment.firstUncovered(moved, in: envelope, values: .outerIsPattern) != nil)
+        var kept = moved
+        kept[0].conditions = ConditionBlock(["ArnEquals": ["aws:SourceArn": ["arn:aws:sns:us-east-1:111111111111:topic"]]])
+        #expect(GrantContainment.firstUncovered(kept, in: envelope, values: .outerIsPattern) == nil)
+    }
+
+    /// Found by review: thousands of targets made a compile quadratic (33 s at 4,000 on a release build).
+    @Test func aTaskWithThousandsOfTargetsIsRefusedAtOnce() throws {
+        var task = "taskId: t-42\npurpose: log-analysis\ntags: {bucket: acme-logs-123}\ntargetResources:\n"
+        for i in 0..<4_000 { task += "  - \"arn:aws:logs:us-east-1:123456789012:log-group:/acme/g\(i)\"\n" }
+        let rules = try String(contentsOfFile: Repo.path("rules/log-analysis.yaml"), encoding: .utf8)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let outcome = try compile(rules: ["r.yaml": rules], task: task)
+        #expect(clock.now - start < .seconds(20), "a hang guard")
+        #expect(outcome.codes == ["too-many-targets"], "\(outcome.rendered.prefix(500))")
+    }
+
+    /// Found by review: `ec2:*` on six instance ARNs took 7.5 s to diff with itself (each of ~4,000 rows built
+    /// patterns anew against every other row).
+    @Test func diffOfWideActionWildcardsAnswersQuickly() {
+        let resources = (0..<6).map { "arn:aws:ec2:*:*:instance/i-\($0)" }
+        let policy = Policy(statements: [Statement(actions: ["ec2:*", "iam:*", "s3:*"], resources: resources)])
+        let clock = ContinuousClock()
+        let start = clock.now
+        let result = AccessDiff.diff(old: policy, new: policy) { Compiler.expand($0, catalog: Repo.catalog) }
+        #expect(clock.now - start < .seconds(20), "a hang guard")
+        #expect(result.isEmpty)
+    }
+
+    /// Found by review: only the rule's own literal account pins a field wildcard; a slot or another account does not.
+    @Test func aPinFromASlotOrAnotherAccountKeepsTheWarning() throws {
+        for value in ["{task.tags.acct}", "999999999999"] {
+            let rule = """
+                purpose: logs
+                grants:
+                  - actions: [logs:FilterLogEvents]
+                    resources: ["arn:aws:logs:*:123456789012:log-group:/acme/*"]
+                    when:
+                      StringEquals: {aws:ResourceAccount: "\(value)"}
+                """
+            let source = try YAMLSource.parse(data: Data(rule.utf8), displayPath: "rules/logs.yaml").get()
+            let (_, found) = RuleLowering(catalog: Repo.catalog).lower(try #require(SyntaxReader.rule(source).0))
+            #expect(found.map(\.code).contains("wildcard-may-cross-fields"), "\(value): \(found.map(\.message))")
+        }
+    }
+
+    /// Found by review: `diff` printed policy strings raw, so an escaped newline in a resource forged a "removed" row.
+    @Test func diffRowsAreOneLineEachWhateverTheyHold() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let old = dir.appendingPathComponent("o.json"), new = dir.appendingPathComponent("n.json")
+        try #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::a"}]}"#
+            .write(to: old, atomically: true, encoding: .utf8)
+        try #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":["arn:aws:s3:::a","arn:aws:s3:::public/x\n- s3:GetObject  arn:aws:s3:::secret/*\u001b[2K"]}]}"#
+            .write(to: new, atomically: true, encoding: .utf8)
+        let run = try runClawc(["diff", old.path, new.path])
+        #expect(run.status == 1, "\(run.stderr)")
+        let lines = run.stdout.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        #expect(lines.count == 1 && lines.allSatisfy { $0.hasPrefix("+ ") }, "\(run.stdout)")
+        #expect(!run.stdout.contains("\u{1B}"))
+    }
 }

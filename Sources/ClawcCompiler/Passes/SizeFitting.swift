@@ -73,7 +73,7 @@ public struct SizeFitting: Pass {
         var scratch = context
         scratch.diagnostics = []
         var reported = Set<String>()
-        return context.rule.grants[grant].resources.compactMap { SlotFilling().fill($0, &scratch, &reported) }
+        return context.rule.grants[grant].resources.compactMap { SlotFilling().fill($0, arn: true, &scratch, &reported) }
     }
 
     /// Replaces runs of actions by `service:Prefix*` where the wildcard matches only actions already in the set.

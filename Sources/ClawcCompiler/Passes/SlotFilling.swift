@@ -17,10 +17,11 @@ public struct SlotFilling: Pass {
         for index in ir.statements.indices {
             guard let grantIndex = ir.statements[index].grants.first else { continue }
             let grant = context.rule.grants[grantIndex]
-            ir.statements[index].resources = grant.resources.compactMap { fill($0, &context, &reported) }
+            ir.statements[index].resources = grant.resources.compactMap { fill($0, arn: true, &context, &reported) }
             var conditions = ConditionBlock()
             for condition in grant.conditions {
-                conditions.add(condition.op.value, condition.key.value, condition.values.compactMap { fill($0, &context, &reported) })
+                let arn = ConditionOperator.base(condition.op.value).hasPrefix("Arn")
+                conditions.add(condition.op.value, condition.key.value, condition.values.compactMap { fill($0, arn: arn, &context, &reported) })
             }
             ir.statements[index].conditions = conditions
         }
@@ -29,7 +30,31 @@ public struct SlotFilling: Pass {
     }
 
     /// The template with every slot replaced, or nil (with a diagnostic) when a value is missing or unsafe.
-    func fill(_ template: Template, _ context: inout PassContext, _ reported: inout Set<String>) -> String? {
+    ///
+    /// In an ARN position (a resource, or the value of an `Arn…` condition operator, which IAM compares field by
+    /// field) the filled text must also lie inside the template's own patterns field by field: a value can't move
+    /// the partition, service, region or account, wherever in the template its slot stands.
+    func fill(_ template: Template, arn: Bool = false, _ context: inout PassContext, _ reported: inout Set<String>) -> String? {
+        guard let filled = fillText(template, &context, &reported) else { return nil }
+        guard arn, template.pieces.contains(where: { if case .slot = $0 { true } else { false } }) else { return filled }
+        let envelope = Envelope.patterns(for: template, in: context.rule).map(ResourcePattern.init)
+        let value = ResourcePattern(filled)
+        guard envelope.contains(where: \.isARN), !envelope.contains(where: { $0.contains(value, budget: context.budget) }) else { return filled }
+        if reported.insert("\(template.source.value)\u{0}fields").inserted {
+            let slots = template.pieces.compactMap { piece -> String? in
+                if case .slot(let slot, _, _) = piece { return "`{\(slot.text)}`" } else { return nil }
+            }
+            context.diagnostics.append(.error(
+                "slot-injection",
+                "with the task's value for \(slots.joined(separator: ", ")), `\(template.source.value)` becomes `\(filled)`, which lies outside the rule's pattern field by field",
+                at: template.source.span,
+                help: "a slot value may not change an ARN's partition, service, region or account; IAM compares ARNs field by field",
+                notes: envelope.first.map { [.init("the rule allows `\($0.text)`", at: nil)] } ?? []))
+        }
+        return nil
+    }
+
+    func fillText(_ template: Template, _ context: inout PassContext, _ reported: inout Set<String>) -> String? {
         var out = ""
         var failed = false
         for piece in template.pieces {
