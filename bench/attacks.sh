@@ -54,6 +54,22 @@ mkdir -p "$work/huge"
 cp -r "$repo/rules" "$work/huge/rules"
 printf 'taskId: t-1\npurpose: log-analysis\ntags: {bucket: acme-logs-1}\nestimatedDuration: 9223372036854775807\n' > "$work/huge/task.yaml"
 
+# 5. Thousands of targets against the shipped rules (pairwise containment).
+mkdir -p "$work/many"
+python3 - "$work/many" <<'EOF2'
+import sys
+d = sys.argv[1]
+lines = ["taskId: t-42", "purpose: log-analysis", "tags: {bucket: acme-logs-123}", "targetResources:"]
+lines += [f'  - "arn:aws:logs:us-east-1:123456789012:log-group:/acme/g{i}"' for i in range(4000)]
+open(f"{d}/task4000.yaml", "w").write("\n".join(lines) + "\n")
+lines = lines[:4] + [f'  - "arn:aws:logs:us-east-1:123456789012:log-group:/acme/g{i}"' for i in range(256)]
+open(f"{d}/task256.yaml", "w").write("\n".join(lines) + "\n")
+EOF2
+
+# 6. A small policy whose action wildcards expand to thousands of rows.
+resources=$(printf '"arn:aws:ec2:*:*:instance/i-%d",' 0 1 2 3 4 5)
+printf '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ec2:*","iam:*","s3:*"],"Resource":[%s]}]}\n' "${resources%,}" > "$work/wide.json"
+
 run() {
     local name="$1"; shift
     local out="$work/out" err="$work/err" stats="$work/stats" status=0
@@ -71,3 +87,6 @@ run "diff: 120-byte policies, 16 \`?\` after \`*\`" "$clawc" diff "$work/old.jso
 run "compile: two 60-\`?\` targets" "$clawc" compile --rules "$work/slow/rules" --task "$work/slow/task.yaml"
 run "compile: 200 KB unknown service" "$clawc" compile --rules "$work/long/rules" --task "$work/long/task.yaml"
 run "compile: estimatedDuration 2^63-1" "$clawc" compile --rules "$work/huge/rules" --task "$work/huge/task.yaml"
+run "compile: 4,000 targets" "$clawc" compile --rules "$repo/rules" --task "$work/many/task4000.yaml"
+run "compile: 256 targets (the most accepted)" "$clawc" compile --rules "$repo/rules" --task "$work/many/task256.yaml"
+run "diff: \`ec2:*\`, \`iam:*\`, \`s3:*\` on six ARNs, with itself" "$clawc" diff "$work/wide.json" "$work/wide.json"

@@ -21,7 +21,8 @@ import Testing
         let name = SessionName.make(subject: subject, taskID: taskID)
         #expect((2...64).contains(name.count), "\(name)")
         #expect(name.allSatisfy { Self.allowed.contains($0) }, "\(name)")
-        #expect(name.hasSuffix(taskID) || name == String(taskID.prefix(64)), "the task ID stays whole: \(name)")
+        // The task ID stays whole, unless it leaves no room beside a digest (then its prefix and a pair digest).
+        #expect(name.hasSuffix("@" + taskID) || (taskID.count >= 43 && name.hasPrefix("+") && name.hasSuffix("@" + taskID.prefix(42))), "\(name)")
     }
 
     @Test func longSubjectsStayDistinct() {
@@ -30,6 +31,30 @@ import Testing
         let b = SessionName.make(subject: base + "agent-b", taskID: "task-1")
         #expect(a != b)
         #expect(a.count <= 64 && b.count <= 64)
+    }
+
+    /// Review finding: a task ID of 55 to 64 characters became the whole name, so two subjects' tasks shared one
+    /// `aws:userid`. Random pairs, long IDs and look-alike subjects included: no two pairs share a name.
+    @Test func namesAreInjectiveOnRandomPairs() {
+        let seed = propertySeed(0x5E55)
+        var rng = SplitMix64(seed: seed)
+        let taskAlphabet = Array("abcXYZ019_.@=+,-")
+        let subjectAlphabet = Array("ab:=@+/ é-")
+        var seen: [String: (String, String)] = [:]
+        for _ in 0..<20_000 {
+            let taskID = String((0..<Int.random(in: 1...64, using: &rng)).map { _ in taskAlphabet.randomElement(using: &rng) ?? "a" })
+            let subject = String((0..<Int.random(in: 1...80, using: &rng)).map { _ in subjectAlphabet.randomElement(using: &rng) ?? "a" })
+            let name = SessionName.make(subject: subject, taskID: taskID)
+            #expect((2...64).contains(name.count) && name.allSatisfy { Self.allowed.contains($0) }, "\(name)")
+            if let other = seen[name], other != (subject, taskID) {
+                Issue.record("seed \(seed): \(other) and \((subject, taskID)) share `\(name)`")
+            }
+            seen[name] = (subject, taskID)
+        }
+        // The shapes never collide with each other either: a literal `+` in a subject is escaped.
+        #expect(SessionName.make(subject: "x+0123456789abcdef", taskID: "t") != SessionName.make(subject: String(repeating: "x", count: 80), taskID: "t"))
+        let longTask = String(repeating: "t", count: 60)
+        #expect(SessionName.make(subject: "alice", taskID: longTask) != SessionName.make(subject: "bob", taskID: longTask))
     }
 
     @Test func encodingIsInjective() {
