@@ -41,9 +41,15 @@ public struct WebIdentityBackend: CredentialBackend {
                            help: "have the issuer sign with RS256, or use a path that does not send the token to STS")
         }
         let taskID = request.task.taskId.value
-        if let bound = claims.sessionTags["TaskID"], bound != taskID {
+        switch claims.taskBinding {
+        case .none: break
+        case .task(let bound) where bound == taskID: break
+        case .task(let bound):
             throw .refused(code: "token-task-mismatch", message: "the token is bound to task `\(bound)`, not `\(taskID)`",
                            help: "a token carrying a `TaskID` session tag can only be used for that task")
+        case .unclear(let why):
+            throw .refused(code: "token-task-mismatch", message: "the token's task binding is unclear: \(why)",
+                           help: "a token bound to a task carries one `TaskID` session tag with that task's ID as its one value")
         }
         explain("token: issuer \(HostileText.escape(claims.issuer)), subject \(HostileText.escape(claims.subject)), algorithm \(claims.algorithm)")
         let rule = request.rule
@@ -57,8 +63,11 @@ public struct WebIdentityBackend: CredentialBackend {
             throw .refused(code: "lifetime-out-of-range", message: error.description,
                            help: "STS issues role sessions for 15 minutes at least; raise `lifetime.max` in rule `\(rule.purpose.value)`")
         }
+        // One token, one issuance: keyed on `jti`, or on the token itself when it has none (Kubernetes
+        // service-account tokens before 1.29 carry no `jti`).
+        let tokenID = claims.jwtID ?? "sha256:" + Hex.sha256(token.trimmingCharacters(in: .whitespacesAndNewlines))
         return Authorization(
-            subject: claims.subject, tokenID: claims.jwtID, tokenExpiresAt: claims.expiresAt,
+            subject: claims.subject, tokenID: tokenID, tokenExpiresAt: claims.expiresAt,
             sessionName: SessionName.make(subject: claims.subject, taskID: taskID), roleARN: roleARN, lifetime: lifetime)
     }
 

@@ -13,6 +13,19 @@ public struct IdentityClaims: Sendable, Equatable {
     public var sessionTags: [String: String]
     /// The header's algorithm, `RS256` or `ES256`.
     public var algorithm: String
+    /// What the token's `TaskID` session tag says, keys compared without case (IAM tag keys are case-insensitive).
+    public var taskBinding: TaskBinding = .none
+
+    /// A token's binding to one task through its session tags.
+    public enum TaskBinding: Sendable, Equatable {
+        /// No tag whose key is `TaskID` in any case.
+        case none
+        /// Exactly one such tag, holding exactly one string.
+        case task(String)
+        /// A `TaskID`-like tag that is not one string (`TaskId` and `taskid` both, `[]`, `[7]`, two values):
+        /// the token is refused, since clawc cannot tell which task it is bound to.
+        case unclear(String)
+    }
 }
 
 /// Why a token was refused. Every case names the problem without echoing the token.
@@ -33,6 +46,8 @@ public enum TokenRefusal: Error, Equatable, CustomStringConvertible {
     case wrongAudience(expected: String, found: [String])
     case missingSubject
     case missingExpiry
+    /// A claim clawc relies on has the wrong type or an impossible value.
+    case badClaim(String)
 
     public var code: String {
         switch self {
@@ -47,6 +62,7 @@ public enum TokenRefusal: Error, Equatable, CustomStringConvertible {
         case .notYetValid, .issuedInFuture: "token-not-yet-valid"
         case .wrongAudience: "token-audience"
         case .missingSubject: "token-subject"
+        case .badClaim: "token-claim"
         }
     }
 
@@ -68,6 +84,7 @@ public enum TokenRefusal: Error, Equatable, CustomStringConvertible {
         case .issuedInFuture(let date): "the token claims to be issued in the future, at \(ISO8601DateFormatter().string(from: date))"
         case let .wrongAudience(expected, found): "the token is for audience \(found.map { "`\($0)`" }.joined(separator: ", ")), not `\(expected)`"
         case .missingSubject: "the token has no subject (`sub`)"
+        case .badClaim(let why): "the token's claims cannot be trusted: \(why)"
         }
     }
 }
@@ -178,6 +195,12 @@ public struct TokenValidator: Sendable {
             throw .badSignature
         }
 
+        // Times far outside any real token (`exp: 1e19`) are refused before any arithmetic on them.
+        for name in ["exp", "nbf", "iat"] where payload[name] != nil {
+            guard let value = Self.number(payload[name]), value.isFinite, abs(value) <= Self.latestTime else {
+                throw .badClaim("`\(name)` is not a time between 1970 and 9999")
+            }
+        }
         guard let exp = Self.number(payload["exp"]) else { throw .missingExpiry }
         let expiry = Date(timeIntervalSince1970: exp)
         guard now.timeIntervalSince(expiry) <= leeway else { throw .expired(expiry) }
@@ -190,15 +213,34 @@ public struct TokenValidator: Sendable {
         let audiences: [String] = (payload["aud"] as? String).map { [$0] } ?? (payload["aud"] as? [String]) ?? []
         guard audiences.contains(audience) else { throw .wrongAudience(expected: audience, found: audiences) }
         guard let sub = payload["sub"] as? String, !sub.isEmpty else { throw .missingSubject }
+        // A `jti` that is not a string can't be compared as the ledger compares token IDs: refused, not ignored.
+        if let jti = payload["jti"], !(jti is String) { throw .badClaim("`jti` is not a string") }
         var tags: [String: String] = [:]
+        var binding = IdentityClaims.TaskBinding.none
         if let claim = payload["https://aws.amazon.com/tags"] as? [String: Any], let principal = claim["principal_tags"] as? [String: Any] {
             for (key, value) in principal {
                 if let list = value as? [String], let first = list.first { tags[key] = first } else if let text = value as? String { tags[key] = text }
             }
+            binding = Self.taskBinding(principal)
         }
-        return IdentityClaims(
+        var claims = IdentityClaims(
             issuer: iss, subject: sub, audience: audiences, expiresAt: expiry, jwtID: payload["jti"] as? String,
             sessionTags: tags, algorithm: alg)
+        claims.taskBinding = binding
+        return claims
+    }
+
+    /// 9999-12-31T23:59:59Z, the latest time a token claim may name.
+    static let latestTime: Double = 253_402_300_799
+
+    /// The `TaskID` session tag, its key compared without case as IAM compares tag keys.
+    static func taskBinding(_ principalTags: [String: Any]) -> IdentityClaims.TaskBinding {
+        let matching = principalTags.filter { $0.key.lowercased() == "taskid" }
+        guard let (key, value) = matching.first else { return .none }
+        guard matching.count == 1 else { return .unclear("it has \(matching.count) tags named `TaskID` in different cases") }
+        if let text = value as? String { return .task(text) }
+        if let list = value as? [Any], list.count == 1, let text = list[0] as? String { return .task(text) }
+        return .unclear("its tag `\(key)` does not hold exactly one string")
     }
 
     static func number(_ value: Any?) -> Double? {

@@ -167,6 +167,48 @@ extension PeerSuites {
         #expect(run.stderr.contains("[token-task-mismatch]"), "\(run.stderr)")
     }
 
+    /// Review findings: tag keys are case-insensitive in IAM, so `taskid` or `TaskId` binds as `TaskID` does, and
+    /// a `TaskID` that is not one string refuses the token instead of being ignored.
+    @Test func taskBindingReadsTagKeysWithoutCaseAndRefusesWhatIsNotOneString() throws {
+        let bindings: [(String, [String: Any])] = [
+            ("taskid", ["taskid": ["t-other"]]), ("TaskId", ["TaskId": "t-other"]), ("empty list", ["TaskID": [String]()]),
+            ("a number", ["TaskID": [7]]), ("two values", ["TaskID": ["t-42", "t-other"]]), ("two keys", ["TaskID": ["t-42"], "taskid": ["t-42"]]),
+        ]
+        for (name, tags) in bindings {
+            let token = try peers.mint(["https://aws.amazon.com/tags": ["principal_tags": tags, "transitive_tag_keys": Array(tags.keys)]])
+            let run = try issue(token: token, sts: Self.nowhere)
+            #expect(run.status == 1 && run.stderr.contains("[token-task-mismatch]"), "\(name): \(run.stderr)")
+        }
+        let lower = try peers.mint(["https://aws.amazon.com/tags": ["principal_tags": ["taskid": ["t-42"]], "transitive_tag_keys": ["taskid"]]])
+        let run = try issue(token: lower, sts: Self.nowhere)
+        #expect(run.status == 3 && run.stderr.contains("[sts-unavailable]"), "bound to this very task, it gets as far as STS: \(run.stderr)")
+    }
+
+    /// Review findings: a token with no `jti` was replayable for any number of tasks; a non-string `jti` too; an
+    /// `exp` of 1e19 crashed clawc.
+    @Test func aTokenWithoutAStringJTIIsStillUsedOnce() throws {
+        let ledger = dir.appendingPathComponent("replay.sqlite").path
+        let token = try peers.mint(["jti": NSNull()])
+        func run(_ task: String, _ token: String) throws -> ProcessRun {
+            let url = dir.appendingPathComponent("task-\(task).yaml")
+            try "taskId: \(task)\npurpose: log-analysis\ntags: {bucket: acme-logs-123}\n".write(to: url, atomically: true, encoding: .utf8)
+            return try runClawc(
+                ["issue", "--rules", "rules", "--task", url.path, "--token-file", try tokenFile(token), "--role-arn", Self.role,
+                 "--issuer", peers.issuer.absoluteString, "--ledger", ledger, "--no-trust-policy"],
+                environment: ["AWS_ENDPOINT_URL_STS": peers.sts.absoluteString, "AWS_REGION": "us-east-1"])
+        }
+        let first = try run("replay-1", token)
+        #expect(first.status == 0, "\(first.stderr)")
+        let second = try run("replay-2", token)
+        #expect(second.status == 1 && second.stderr.contains("[token-reused]"), "\(second.stderr)")
+
+        let numeric = try run("replay-3", try peers.mint(["jti": 12345]))
+        #expect(numeric.status == 1 && numeric.stderr.contains("[token-claim]"), "\(numeric.stderr)")
+        let farFuture = try run("replay-4", try peers.mint(["exp": 1e19]))
+        #expect(farFuture.status == 1 && farFuture.stderr.contains("[token-claim]"), "\(farFuture.stderr)")
+        #expect(!farFuture.stderr.contains("Fatal error"))
+    }
+
     /// In process: the JWKS is cached for its TTL and fetched again once when a token names a new key.
     @Test func jwksIsCachedAndRefreshedOnKeyRotation() async throws {
         let validator = TokenValidator(issuer: peers.issuer.absoluteString, audience: "sts.amazonaws.com", cache: JWKSCache(ttl: 300))
