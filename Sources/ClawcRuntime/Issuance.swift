@@ -32,11 +32,14 @@ public enum IssueFailure: Error, Sendable {
     case unavailable(code: String, message: String, help: String?)
     /// STS answered with an error or could not be reached: exit 1 for a refusal, 3 for a failure upstream.
     case sts(STSError)
+    /// The STS call failed in a way that does not show whether a credential was issued: exit 3, and the task
+    /// stays `issuing` in the ledger (refused again, revocable, swept).
+    indirect case outcomeUnknown(IssueFailure, task: String, sessionName: String)
 
     public var exitCode: Int32 {
         switch self {
         case .diagnostics, .refused: 1
-        case .unavailable: 3
+        case .unavailable, .outcomeUnknown: 3
         case .sts(let error): error.isUpstreamFailure ? 3 : 1
         }
     }
@@ -47,6 +50,17 @@ public enum IssueFailure: Error, Sendable {
         case .diagnostics(let bag): bag.items.first { $0.severity == .error }?.code ?? "diagnostics"
         case .refused(let code, _, _), .unavailable(let code, _, _): code
         case .sts(let error): error.isUpstreamFailure ? "sts-unavailable" : "sts-refused"
+        case .outcomeUnknown(let inner, _, _): inner.code
+        }
+    }
+
+    /// Whether this failure shows that no credential exists: clawc refused, or STS refused with an error of its
+    /// own (a 4xx answer naming an error code). Anything else is an unknown outcome.
+    public var isDefiniteRefusal: Bool {
+        switch self {
+        case .diagnostics, .refused: true
+        case .unavailable, .outcomeUnknown: false
+        case .sts(let error): (400..<500).contains(error.httpStatus) && !error.code.hasPrefix("HTTP")
         }
     }
 
@@ -60,6 +74,10 @@ public enum IssueFailure: Error, Sendable {
         case .sts(let error):
             return "clawc: error: \(HostileText.escape(error.description)) [\(code)]\n"
                 + (error.hint.map { "help: \(HostileText.escape($0))\n" } ?? "")
+        case let .outcomeUnknown(inner, task, sessionName):
+            return inner.rendered
+                + "note: STS may have issued a credential before the failure; task `\(task)` stays `issuing` in the ledger and is refused again\n"
+                + "help: `clawc revoke --task \(task)` cuts session `\(HostileText.escape(sessionName))` if it exists; `clawc sweep` denies the task in the trust policy\n"
         }
     }
 
@@ -180,8 +198,15 @@ public struct Issuer: Sendable {
         do {
             obtained = try await backend.obtain(request, authorization)
         } catch {
-            try? await ledger.transition(task: entry.taskID, to: .failed, event: "failed", detail: ["code": error.code], now: Date())
-            throw error
+            // Only a definite refusal means no credential exists. A timeout, a reset, a 5xx or an unreadable 200
+            // is an outcome clawc did not see: STS may have issued one. The row stays `issuing`, so the task is
+            // refused again, `clawc revoke --task` can cut the known session, and `clawc sweep` denies the task.
+            if error.isDefiniteRefusal {
+                try? await ledger.transition(task: entry.taskID, to: .failed, event: "failed", detail: ["code": error.code], now: Date())
+                throw error
+            }
+            try? await ledger.transition(task: entry.taskID, to: .issuing, event: "outcome-unknown", detail: ["code": error.code], now: Date())
+            throw .outcomeUnknown(error, task: entry.taskID, sessionName: authorization.sessionName)
         }
         explain("issued: \(obtained.credentials.assumedRoleARN ?? "?"), expires \(AWSDate.format(obtained.credentials.expiration))")
 

@@ -103,22 +103,25 @@ public struct SessionRevocation: Sendable {
 }
 
 /// `clawc sweep`: retry pending trust-policy edits, prune entries whose session and token have both expired,
-/// and report `issuing` rows older than a bound. Safe to run twice at once (edits are serialized by a lock).
+/// and deal with `issuing` rows older than a bound (an STS outcome never seen, or a crash mid-issue): a
+/// credential may exist, so a web-identity task's ID is denied in the trust policy and its known session cut by
+/// `aws:userid`, and the row becomes `revoked`. Safe to run twice at once (edits are serialized by a lock).
+/// Without IAM credentials it still reports what it would do.
 public struct Sweeper: Sendable {
     public var ledger: any LedgerStore
-    public var revoker: Revoker
+    public var revoker: Revoker?
 
-    public init(ledger: any LedgerStore, revoker: Revoker) {
+    public init(ledger: any LedgerStore, revoker: Revoker?) {
         self.ledger = ledger
         self.revoker = revoker
     }
 
     public struct Report: Sendable {
-        /// One line per role: what was completed and pruned.
+        /// One line per role or task: what was done.
         public var done: [String] = []
-        /// Roles whose edit failed, with why.
+        /// What failed, with why.
         public var failures: [RevocationFailure] = []
-        /// Tasks `issuing` for longer than the bound, with their session names.
+        /// `issuing` rows older than the bound that were not (or could not be) dealt with.
         public var stale: [Ledger.Entry] = []
     }
 
@@ -126,10 +129,20 @@ public struct Sweeper: Sendable {
         var report = Report()
         let rows: [Ledger.Entry]
         do { rows = try await ledger.entries(in: [.pending, .sealed, .issuing]) } catch { throw .ledger(error) }
+        let stale = rows.filter { $0.state == .issuing && now.timeIntervalSince($0.createdAt) > staleAfter }
+        guard let revoker else {
+            report.stale = stale
+            if rows.contains(where: { $0.state == .pending }) {
+                report.failures.append(RevocationFailure(
+                    code: "missing-credentials", message: "pending revocations were not retried: no AWS credentials for IAM calls", upstream: false))
+            }
+            return report
+        }
         // Only web-identity rows have a trust-policy entry to add or prune.
         let trusted = rows.filter { $0.via == .webIdentity && !$0.roleARN.isEmpty }
+        let unknown = Set(stale.filter { $0.via == .webIdentity && !$0.roleARN.isEmpty }.map(\.taskID))
         for (role, entries) in Dictionary(grouping: trusted, by: \.roleARN).sorted(by: { $0.key < $1.key }) {
-            let pending = Set(entries.filter { $0.state == .pending }.map(\.taskID))
+            let pending = Set(entries.filter { $0.state == .pending || unknown.contains($0.taskID) }.map(\.taskID))
             let expired = Set(entries.filter { entry in
                 entry.state == .sealed && (entry.expiresAt ?? .distantFuture) < now && (entry.tokenExpiresAt ?? .distantFuture) < now
             }.map(\.taskID))
@@ -138,15 +151,29 @@ public struct Sweeper: Sendable {
                 try await revoker.updateTrustPolicy(roleARN: role, add: pending, remove: expired)
             } catch {
                 report.failures.append(RevocationFailure(code: error.code, message: "\(role): \(error.message)", upstream: error.upstream))
+                report.stale += entries.filter { unknown.contains($0.taskID) }
                 continue
             }
+            let completed = pending.subtracting(unknown)
             do {
-                for task in pending.sorted() { try await ledger.transition(task: task, to: .sealed, event: "sealed", detail: ["by": "sweep"], now: now) }
+                for task in completed.sorted() { try await ledger.transition(task: task, to: .sealed, event: "sealed", detail: ["by": "sweep"], now: now) }
                 for task in expired.sorted() { try await ledger.transition(task: task, to: .retired, event: "retired", detail: ["by": "sweep"], now: now) }
             } catch { throw .ledger(error) }
-            report.done.append("\(role): \(pending.count) pending revocation(s) completed, \(expired.count) expired entr\(expired.count == 1 ? "y" : "ies") pruned")
+            report.done.append("\(role): \(completed.count) pending revocation(s) completed, \(expired.count) expired entr\(expired.count == 1 ? "y" : "ies") pruned")
+            // An unknown outcome: the task is denied now; cut the session it may have, by its known name.
+            for entry in entries where unknown.contains(entry.taskID) {
+                do {
+                    let outcome = try await SessionRevocation(ledger: ledger, revoker: revoker).revoke(task: entry.taskID, cutCallerSession: false, now: now)
+                    report.done.append("task `\(entry.taskID)` was `issuing` since \(AWSDate.format(entry.createdAt)) (outcome unknown): denied in the trust policy and its session (aws:userid \(outcome.userID)) cut")
+                } catch {
+                    report.failures.append(RevocationFailure(
+                        code: error.code, message: "task `\(entry.taskID)`: denied in the trust policy, but its session could not be cut: \(error.rendered.prefix(300))",
+                        upstream: error.exitCode == 3))
+                    report.stale.append(entry)
+                }
+            }
         }
-        report.stale = rows.filter { $0.state == .issuing && now.timeIntervalSince($0.createdAt) > staleAfter }
+        report.stale += stale.filter { !unknown.contains($0.taskID) }
         return report
     }
 }

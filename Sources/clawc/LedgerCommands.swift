@@ -112,12 +112,16 @@ struct SweepCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var ledgerOptions: LedgerOptions
-    @Option(name: .long, help: ArgumentHelp("Report `issuing` rows older than this many seconds.", valueName: "SECONDS")) var staleAfter: Int = 600
+    @Option(name: .long, help: ArgumentHelp("Treat `issuing` rows older than this many seconds as an unknown STS outcome: deny and cut them.", valueName: "SECONDS"))
+    var staleAfter: Int = 120
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let ledger = try ledgerOptions.open()
-        let revoker = try ledgerOptions.requireRevoker(environment: environment)
+        let revoker = ledgerOptions.revoker(environment: environment)
+        if revoker == nil {
+            Console.error("clawc: warning: no AWS credentials for IAM calls: reporting only [missing-credentials]\nhelp: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) to the orchestrator's own credentials\n")
+        }
         let report: Sweeper.Report
         do {
             report = try await Sweeper(ledger: ledger, revoker: revoker).run(staleAfter: TimeInterval(staleAfter))
@@ -131,6 +135,7 @@ struct SweepCommand: AsyncParsableCommand {
             Console.error("clawc: warning: task `\(entry.taskID)` has been `issuing` since \(AWSDate.format(entry.createdAt)): STS may have issued a credential that was never recorded; check CloudTrail for session `\(HostileText.escape(entry.sessionName))`\n")
         }
         if let failure = report.failures.first { throw ExitCode(failure.upstream ? 3 : 1) }
+        if revoker == nil { throw ExitCode(1) }
     }
 }
 

@@ -185,4 +185,25 @@ import Testing
         #expect(backend.calls == 300)
         #expect(await ledger.rows.count == 300)
     }
+
+    /// An outcome clawc did not see (no answer, a 5xx, an unreadable 200) leaves the row `issuing`: refused again.
+    @Test(arguments: [
+        STSError(code: "Unreachable", message: "reset", httpStatus: 0, isUpstreamFailure: true),
+        STSError(code: "InternalFailure", message: "5xx", httpStatus: 500, isUpstreamFailure: true),
+        STSError(code: "MalformedResponse", message: "truncated", httpStatus: 200, isUpstreamFailure: true),
+        STSError(code: "HTTP403", message: "no error code", httpStatus: 403, isUpstreamFailure: false),
+    ])
+    func anUnknownOutcomeStaysIssuing(error: STSError) async throws {
+        let ledger = MemoryLedger()
+        let result = await issue(FakeBackend(failAt: .obtain, failure: .sts(error)), ledger, try Self.task("t-1"))
+        guard case .failure(let failure) = result, case .outcomeUnknown = failure else { Issue.record("\(result)"); return }
+        #expect(failure.exitCode == 3)
+        #expect(failure.rendered.contains("stays `issuing`"))
+        #expect(await ledger.rows["t-1"]?.state == .issuing)
+        let backend = FakeBackend()
+        let again = await issue(backend, ledger, try Self.task("t-1"))
+        guard case .failure(.refused(let code, _, _)) = again else { Issue.record("\(again)"); return }
+        #expect(code == "already-issued")
+        #expect(backend.calls == 0)
+    }
 }

@@ -163,6 +163,46 @@ extension PeerSuites {
         #expect(try clawc(["sweep"]).status == 0)
     }
 
+    func sessionDenials() throws -> String {
+        try Self.boto(peers, """
+            try:
+                doc = iam.get_role_policy(RoleName=sys.argv[2], PolicyName="ClawcRevokedSessions")["PolicyDocument"]
+                print(doc if isinstance(doc, str) else json.dumps(doc))
+            except iam.exceptions.NoSuchEntityException:
+                print("")
+            """, [roleName])
+    }
+
+    /// Review finding: a 5xx, a reset or a malformed 200 from STS marked the row `failed`, so the next run issued a
+    /// second credential. An outcome clawc did not see stays `issuing`: refused again, and revocable.
+    @Test func anUnknownSTSOutcomeStaysIssuingAndCanBeRevoked() throws {
+        let failing = peers.issuer.appendingPathComponent("sts-error").absoluteString + "?status=500&code=InternalFailure"
+        let run = try issue(task: "unknown-1", sts: failing)
+        #expect(run.status == 3, "\(run.stderr)")
+        #expect(run.stderr.contains("stays `issuing`"), "\(run.stderr)")
+        #expect(try Ledger(path: ledger).entryNow(task: "unknown-1")?.state == .issuing)
+        let again = try issue(task: "unknown-1")
+        #expect(again.status == 1 && again.stderr.contains("[already-issued]"), "\(again.stderr)")
+
+        let revoke = try clawc(["revoke", "--task", "unknown-1"])
+        #expect(revoke.status == 0, "\(revoke.stderr)")
+        #expect(try sessionDenials().contains("@unknown-1"))
+        #expect(try Ledger(path: ledger).entryNow(task: "unknown-1")?.state == .revoked)
+    }
+
+    /// Review finding: `sweep` only reported stale `issuing` rows, after 600 s. Now it denies the task in the trust
+    /// policy and cuts its known session.
+    @Test func sweepDeniesAndCutsStaleIssuingRows() throws {
+        let failing = peers.issuer.appendingPathComponent("sts-error").absoluteString + "?status=500&code=InternalFailure"
+        #expect(try issue(task: "unknown-2", sts: failing).status == 3)
+        let sweep = try clawc(["sweep", "--stale-after", "0"])
+        #expect(sweep.status == 0, "\(sweep.stderr)")
+        #expect(sweep.stderr.contains("outcome unknown"), "\(sweep.stderr)")
+        #expect(try trustedTaskIDs().contains("unknown-2"))
+        #expect(try sessionDenials().contains("@unknown-2"))
+        #expect(try Ledger(path: ledger).entryNow(task: "unknown-2")?.state == .revoked)
+    }
+
     @Test func aFullTrustPolicyLeavesTheRowPending() throws {
         let run = try issue(task: "full-1", extra: ["--trust-policy-limit", "300"])
         #expect(run.status == 0)
