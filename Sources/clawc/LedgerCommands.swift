@@ -70,7 +70,7 @@ struct RevokeCommand: AsyncParsableCommand {
         let revoker = try ledgerOptions.requireRevoker(environment: environment)
         do {
             if let task {
-                guard let entry = try ledger.entryNow(task: task), entry.accessKeyID != nil else {
+                guard let entry = try await ledger.entry(task: task), entry.accessKeyID != nil else {
                     Console.error("clawc: error: the ledger has no issued credential for task `\(task)` [unknown-task]\n")
                     throw ExitCode(1)
                 }
@@ -81,12 +81,12 @@ struct RevokeCommand: AsyncParsableCommand {
                 }
                 guard let userID else { throw ExitCode(1) }
                 try await revoker.cut(roleARN: entry.roleARN, .sessions(userIDs: [userID]))
-                try ledger.transitionNow(task: task, to: .revoked, event: "revoked", detail: ["userId": userID])
+                try await ledger.transition(task: task, to: .revoked, event: "revoked", detail: ["userId": userID])
                 Console.error("clawc: revoked the session of task `\(task)` (aws:userid \(userID)); IAM may take a few minutes to apply it\n")
             } else if let role, let before {
                 let date = before == "now" ? Date() : (AWSDate.parse(before) ?? Date())
                 try await revoker.cut(roleARN: role, .issuedBefore(date))
-                try ledger.auditNow("revoked-before", detail: ["roleArn": role, "before": AWSDate.format(date)])
+                try await ledger.audit("revoked-before", detail: ["roleArn": role, "before": AWSDate.format(date)])
                 Console.error("clawc: denied every session of `\(role)` issued before \(AWSDate.format(date))\n")
             }
         } catch let failure as RevocationFailure {
@@ -123,7 +123,7 @@ struct SweepCommand: AsyncParsableCommand {
         let now = Date()
         var failures: [RevocationFailure] = []
         do {
-            let rows = try ledger.entriesNow(in: [.pending, .sealed, .issuing])
+            let rows = try await ledger.entries(in: [.pending, .sealed, .issuing])
             for (role, entries) in Dictionary(grouping: rows, by: \.roleARN).sorted(by: { $0.key < $1.key }) {
                 let pending = Set(entries.filter { $0.state == .pending }.map(\.taskID))
                 let expired = Set(entries.filter { entry in
@@ -132,8 +132,8 @@ struct SweepCommand: AsyncParsableCommand {
                 if pending.isEmpty && expired.isEmpty { continue }
                 do {
                     try await revoker.updateTrustPolicy(roleARN: role, add: pending, remove: expired)
-                    for task in pending.sorted() { try ledger.transitionNow(task: task, to: .sealed, event: "sealed", detail: ["by": "sweep"]) }
-                    for task in expired.sorted() { try ledger.transitionNow(task: task, to: .retired, event: "retired", detail: ["by": "sweep"]) }
+                    for task in pending.sorted() { try await ledger.transition(task: task, to: .sealed, event: "sealed", detail: ["by": "sweep"]) }
+                    for task in expired.sorted() { try await ledger.transition(task: task, to: .retired, event: "retired", detail: ["by": "sweep"]) }
                     Console.error("clawc: \(role): \(pending.count) pending revocation(s) completed, \(expired.count) expired entr\(expired.count == 1 ? "y" : "ies") pruned\n")
                 } catch let failure as RevocationFailure {
                     failures.append(failure)
@@ -151,11 +151,11 @@ struct SweepCommand: AsyncParsableCommand {
     }
 }
 
-struct AuditCommand: ParsableCommand {
+struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit", abstract: "Work with the ledger's audit log.", subcommands: [Verify.self])
 
-    struct Verify: ParsableCommand {
+    struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "verify",
             abstract: "Walk the audit log's hash chain and name the first broken record.",
@@ -163,10 +163,10 @@ struct AuditCommand: ParsableCommand {
 
         @OptionGroup var ledgerOptions: LedgerOptions
 
-        func run() throws {
+        func run() async throws {
             let ledger = try ledgerOptions.open()
             do {
-                switch try ledger.verifyAuditNow() {
+                switch try await ledger.verifyAudit() {
                 case .intact(let records):
                     Console.error("clawc: audit log intact: \(records) record(s)\n")
                 case let .broken(seq, reason):

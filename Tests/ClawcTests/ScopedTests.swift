@@ -39,7 +39,7 @@ extension PeerSuites {
 
     func lastCall() throws -> [String: Any] { try #require(try peer.calls().last) }
 
-    @Test func aTwoMinuteCredentialForANinetySecondTask() throws {
+    @Test func aTwoMinuteCredentialForANinetySecondTask() async throws {
         let orchestrator = try peer.session()
         let run = try issue(try taskFile("short-1"), caller: orchestrator, extra: ["--subject", "system:serviceaccount:agents:inv-bot", "--explain"])
         #expect(run.status == 0, "\(run.stderr)")
@@ -53,13 +53,13 @@ extension PeerSuites {
         let description = try #require(params["ScopedSessionDescription"] as? String)
         #expect(description == "clawc purpose=inventory-query task=short-1 subject=system:serviceaccount:agents:inv-bot")
         #expect((params["Policy"] as? String)?.contains("ec2:DescribeInstances") == true)
-        #expect(try Ledger(path: ledger).entryNow(task: "short-1")?.via == .scoped)
+        #expect(try await Ledger(path: ledger).entry(task: "short-1")?.via == .scoped)
         #expect(!run.stderr.contains(credentials["SecretAccessKey"] ?? "-"))
     }
 
     /// orchestrator → agent → sub-agent → sub-sub-agent: three scope-down layers, each inside its parent; a fourth
     /// is refused before STS is called.
-    @Test func aThreeLevelChainAndNoFourth() throws {
+    @Test func aThreeLevelChainAndNoFourth() async throws {
         let orchestrator = try peer.session()
         let agent = try credentials(try issue(try taskFile("chain-1", estimate: "20m"), caller: orchestrator))
         let sub = try credentials(try issue(try taskFile("chain-2", estimate: "10m"), caller: agent, extra: ["--parent-task", "chain-1"]))
@@ -67,7 +67,7 @@ extension PeerSuites {
         #expect(third.status == 0, "\(third.stderr)")
         let subSub = try credentials(third)
         let entries = try Ledger(path: ledger)
-        #expect(try entries.entryNow(task: "chain-3")?.layers == 3)
+        #expect(try await entries.entry(task: "chain-3")?.layers == 3)
         let before = try peer.calls().count
         let fourth = try issue(try taskFile("chain-4", estimate: "1m"), caller: subSub, extra: ["--parent-task", "chain-3"])
         #expect(fourth.status == 1)
@@ -102,7 +102,7 @@ extension PeerSuites {
         #expect(try peer.calls().count == before)
     }
 
-    @Test func neverPastTheCallersLifetime() throws {
+    @Test func neverPastTheCallersLifetime() async throws {
         // Known expiration: checked before calling.
         let short = try peer.session(expiresIn: 45)
         let run = try issue(try taskFile("life-1"), caller: short, expiration: AWSDate.format(Date(timeIntervalSinceNow: 45)))
@@ -118,7 +118,7 @@ extension PeerSuites {
         #expect(mapped.status == 1)
         #expect(mapped.stderr.contains("STS InsufficientSessionLifetime"), "\(mapped.stderr)")
         #expect(mapped.stderr.contains("help: the scoped credential would outlive the caller's session"))
-        #expect(try Ledger(path: ledger).entryNow(task: "life-3")?.state == .failed)
+        #expect(try await Ledger(path: ledger).entry(task: "life-3")?.state == .failed)
     }
 
     @Test func oneTaskOneScopedCredential() throws {
