@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// The SQLite ledger beyond the conformance suite: bounded waits for another process's lock, many connections on
-/// one new file, file modes.
+/// one new file, the default location and its modes, and `clawc audit` on the command line.
 @Suite struct LedgerStoreTests {
     let dir: URL
     let path: String
@@ -151,5 +151,122 @@ import Testing
         try await FileLock.withLock(lock, timeout: .seconds(5)) {}
         #expect(clock.now - start >= .seconds(0.3))
         try await holding.value
+    }
+
+    // MARK: where the ledger is
+
+    @Test func theLocationComesFromTheFlagTheEnvironmentOrTheDefault() throws {
+        let env = ["CLAWC_LEDGER": "/srv/env.sqlite", "XDG_STATE_HOME": "/state", "HOME": "/home/u"]
+        #expect(try LedgerLocation.resolve(flag: "/srv/flag.sqlite", environment: env) == LedgerLocation(path: "/srv/flag.sqlite", source: .flag))
+        #expect(try LedgerLocation.resolve(flag: nil, environment: env) == LedgerLocation(path: "/srv/env.sqlite", source: .environment))
+        #expect(try LedgerLocation.resolve(flag: nil, environment: ["XDG_STATE_HOME": "/state/", "HOME": "/home/u"])
+            == LedgerLocation(path: "/state/clawc/ledger.sqlite", source: .stateHome))
+        #expect(try LedgerLocation.resolve(flag: nil, environment: ["HOME": "/home/u"])
+            == LedgerLocation(path: "/home/u/.local/state/clawc/ledger.sqlite", source: .home))
+        // Empty counts as unset; a relative XDG_STATE_HOME is ignored, as the XDG specification says.
+        #expect(try LedgerLocation.resolve(flag: nil, environment: ["CLAWC_LEDGER": "", "XDG_STATE_HOME": "state", "HOME": "/home/u"]).source == .home)
+        #expect(try LedgerLocation.resolve(flag: nil, environment: ["HOME": "/home/u"]).explanation.contains("/home/u/.local/state/clawc/ledger.sqlite"))
+        #expect(throws: LedgerLocation.Failure.self) { try LedgerLocation.resolve(flag: "", environment: env) }
+        do {
+            _ = try LedgerLocation.resolve(flag: nil, environment: ["HOME": "", "XDG_STATE_HOME": ""])
+            Issue.record("resolved a location from nothing")
+        } catch {
+            #expect(error.code == "missing-ledger")
+        }
+    }
+
+    @Test(arguments: ["postgres://clawc:s3cret@db.example.com/ledger", "postgresql://clawc:s3cret@db/ledger?sslmode=require", "POSTGRES://clawc:s3cret@db/x"])
+    func postgresLedgersAreRefusedForNow(url: String) throws {
+        for (flag, env) in [(url, [String: String]()), (nil, ["CLAWC_LEDGER": url])] {
+            do {
+                _ = try LedgerLocation.resolve(flag: flag, environment: env)
+                Issue.record("accepted \(url)")
+            } catch {
+                #expect(error.code == "ledger-error")
+                #expect(error.message.contains("PostgreSQL ledgers are not supported yet"), "\(error.message)")
+                #expect(!error.message.contains("s3cret"), "a URL's password is never echoed")
+            }
+        }
+        #expect(throws: LedgerLocation.Failure.self) { try LedgerLocation.resolve(flag: "mysql://u:p@h/d", environment: [:]) }
+    }
+
+    /// Through the binary, with HOME (or XDG_STATE_HOME) in a scratch folder: the default is used, and created
+    /// folder 0700, file 0600. `sweep` with nothing to sweep makes no IAM call (the endpoint is a closed port).
+    @Test(arguments: [false, true])
+    func theDefaultLocationIsCreatedOwnerOnly(viaStateHome: Bool) throws {
+        let home = dir.appendingPathComponent("home").path
+        let state = dir.appendingPathComponent("state").path
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        let environment = [
+            "HOME": home, "XDG_STATE_HOME": viaStateHome ? state : "", "CLAWC_LEDGER": "",
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL_IAM": "http://127.0.0.1:9",
+        ]
+        let folder = viaStateHome ? state + "/clawc" : home + "/.local/state/clawc"
+        let run = try runClawc(["sweep"], environment: environment)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(try Self.mode(folder) == 0o700)
+        #expect(try Self.mode(folder + "/ledger.sqlite") == 0o600)
+        if !viaStateHome {
+            #expect(try Self.mode(home + "/.local") == 0o700)
+            #expect(try Self.mode(home + "/.local/state") == 0o700)
+        }
+        let head = try runClawc(["audit", "head"], environment: environment)
+        #expect(head.status == 0, "\(head.stderr)")
+        #expect(head.stdout == "0 \(AuditChain.genesis)\n")
+    }
+
+    // MARK: `clawc audit`
+
+    @Test func auditHeadPrintsSeqAndHash() async throws {
+        let ledger = try Ledger(path: path)
+        #expect(try runClawc(["audit", "head", "--ledger", path]).stdout == "0 " + String(repeating: "0", count: 64) + "\n", "a new, empty ledger")
+        try await ledger.begin(ledgerEntry("t-1"))
+        try await ledger.transition(task: "t-1", to: .failed, event: "failed", detail: [:])
+        try await ledger.audit("revoked-before", detail: ["before": "now"])
+        let head = try #require(try await ledger.auditHead())
+        let run = try runClawc(["audit", "head", "--ledger", path])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout == "3 \(head.hash)\n")
+        #expect(run.stdout.range(of: #"^3 [0-9a-f]{64}\n$"#, options: .regularExpression) != nil)
+        #expect(run.stderr.isEmpty)
+
+        // The printed head is the anchor `audit verify --expect-head` checks against.
+        let anchor = run.stdout.dropLast().replacingOccurrences(of: " ", with: ":")
+        let verified = try runClawc(["audit", "verify", "--ledger", path, "--expect-head", anchor])
+        #expect(verified.status == 0, "\(verified.stderr)")
+        // Cut the last record off: every remaining link holds, but the anchor is gone.
+        try RawSQLite(path).execute("DELETE FROM audit WHERE seq = 3")
+        #expect(try runClawc(["audit", "verify", "--ledger", path]).status == 0)
+        let cut = try runClawc(["audit", "verify", "--ledger", path, "--expect-head", anchor])
+        #expect(cut.status == 1)
+        #expect(cut.stderr.contains("audit record 3 is broken: the chain ends at record 2, before the expected head"), "\(cut.stderr)")
+        let malformed = try runClawc(["audit", "verify", "--ledger", path, "--expect-head", "3 \(head.hash)"])
+        #expect(malformed.status == 2, "\(malformed.stderr)")
+    }
+
+    @Test(arguments: [["audit", "verify"], ["audit", "head"]])
+    func auditOnAMissingLedgerIsAnErrorAndCreatesNothing(command: [String]) throws {
+        let missing = dir.appendingPathComponent("nowhere/ledger.sqlite").path
+        let run = try runClawc(command + ["--ledger", missing])
+        #expect(run.status == 1)
+        #expect(run.stdout.isEmpty)
+        #expect(run.stderr.contains("there is no ledger at `\(missing)`") && run.stderr.contains("[ledger-error]"), "\(run.stderr)")
+        #expect(run.stderr.contains("help: "))
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("nowhere").path))
+
+        // The default location, too: no folder appears under HOME.
+        let home = dir.appendingPathComponent("home").path
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        let byDefault = try runClawc(command, environment: ["HOME": home, "XDG_STATE_HOME": "", "CLAWC_LEDGER": ""])
+        #expect(byDefault.status == 1)
+        #expect(byDefault.stderr.contains("(the default location)"), "\(byDefault.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: home).isEmpty)
+    }
+
+    @Test func aPostgresLedgerIsRefusedOnTheCommandLine() throws {
+        let run = try runClawc(["audit", "head", "--ledger", "postgres://clawc:s3cret@127.0.0.1:9/ledger"])
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("PostgreSQL ledgers are not supported yet") && run.stderr.contains("[ledger-error]"), "\(run.stderr)")
+        #expect(!run.stderr.contains("s3cret"))
     }
 }

@@ -226,12 +226,14 @@ extension PeerSuites {
         #expect(broken.stderr.contains("audit record 4 is broken"), "\(broken.stderr)")
     }
 
+    /// No --ledger, no CLAWC_LEDGER, and no HOME or XDG_STATE_HOME for the default location: nothing is issued.
+    /// (Empty values count as unset; with HOME set, the default location is used, see `LedgerStoreTests`.)
     @Test func withoutALedgerNothingIsIssued() throws {
         let tokenURL = dir.appendingPathComponent("token")
         try peers.mint().write(to: tokenURL, atomically: true, encoding: .utf8)
         let run = try runClawc(["issue", "--rules", "rules", "--task", try taskFile("no-ledger"), "--token-file", tokenURL.path,
                                 "--role-arn", roleARN, "--issuer", peers.issuer.absoluteString],
-                               environment: ["AWS_ENDPOINT_URL_STS": "http://127.0.0.1:1"])
+                               environment: ["AWS_ENDPOINT_URL_STS": "http://127.0.0.1:1", "CLAWC_LEDGER": "", "HOME": "", "XDG_STATE_HOME": ""])
         #expect(run.status == 1)
         #expect(run.stderr.contains("[missing-ledger]"))
     }
