@@ -37,7 +37,8 @@ let package = Package(
         ]),
         .testTarget(
             name: "ClawcTests",
-            dependencies: ["ClawcCompiler", "ClawcSyntax", "ClawcPolicy", "ClawcDiagnostics", "ClawcRuntime"],
+            // CSQLite: the ledger tests open raw connections to edit a ledger behind the store's back and to hold its lock.
+            dependencies: ["ClawcCompiler", "ClawcSyntax", "ClawcPolicy", "ClawcDiagnostics", "ClawcRuntime", "CSQLite"],
             exclude: ["Corpus", "CorpusSamples"]),
     ]
 )

@@ -1,120 +1,201 @@
-import Crypto
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// The issuance ledger: one row per task, written before STS is called, plus a hash-chained audit log.
+/// The SQLite issuance ledger: one row per task, written before STS is called, and the audit chain, in one file.
 ///
-/// SQLite in WAL mode with synchronous commits. A task ID and a token ID (`jti`) can each be issued once:
-/// the unique constraints refuse a second issuance across processes, before IAM has caught up with any
-/// trust-policy edit. A crash between STS and the ledger leaves an `issuing` row that `clawc sweep` reports.
-public final class Ledger: @unchecked Sendable {
-    /// Where a task's issuance stands.
-    public enum State: String, Sendable, CaseIterable {
-        /// Written before the STS call; the outcome is not known yet.
-        case issuing
-        /// STS refused; no credential exists. The task may be tried again.
-        case failed
-        /// A credential exists; its task ID is not yet in the trust policy's Deny list.
-        case pending = "revocation-pending"
-        /// A credential exists and the trust policy refuses the task ID.
-        case sealed
-        /// A credential exists and its path has nothing more to do (scoped credentials: no trust policy to edit).
-        case issued
-        /// The live session was cut with `clawc revoke`.
-        case revoked
-        /// Credential and token both expired; the trust-policy entry was pruned. Re-issue is still refused.
-        case retired
-    }
+/// WAL mode with synchronous commits. A task ID and a token ID (`jti`) can each be issued once: the row is checked
+/// and written in one write transaction, so a second issuance is refused across processes, before IAM has caught
+/// up with any trust-policy edit. A crash between STS and the ledger leaves an `issuing` row that `clawc sweep`
+/// reports.
+///
+/// Concurrency, in one process: a `Ledger` may be shared by any number of tasks. It is an actor, and each call runs
+/// its whole transaction (`BEGIN IMMEDIATE … COMMIT`) inside one step under the connection's lock, never across an
+/// `await`, so a connection never has two transactions at once (SQLite's own mutex serializes single calls only).
+///
+/// Across processes: SQLite's write lock serializes writers. A call waits for it at most `busyTimeout` inside SQLite,
+/// then tries again after a jittered `Task.sleep` (no thread sleeps), for at most `busyLimit` (10 s) in all; then
+/// it fails with `.storage`, naming the lock, rather than hold up an issuer without end.
+public actor Ledger: LedgerStore {
+    public typealias Entry = LedgerEntry
+    public typealias State = LedgerState
+    public typealias Refusal = LedgerRefusal
+    public typealias AuditVerdict = LedgerAuditVerdict
 
-    public struct Entry: Sendable, Equatable {
-        public var taskID: String
-        public var purpose: String
-        public var subject: String
-        public var jwtID: String?
-        public var policySHA256: String
-        public var sessionName: String
-        /// The role whose trust policy and inline policies govern the session: the assumed role for web identity,
-        /// the caller's role for scoped credentials (from its session ARN; empty when STS did not say).
-        public var roleARN: String
-        public var via: IssuancePath
-        public var accessKeyID: String?
-        /// `ROLEID:SESSION` for web identity, the scoped session ID for scoped credentials.
-        public var sessionID: String?
-        public var expiresAt: Date?
-        public var tokenExpiresAt: Date?
-        public var state: State
-        public var createdAt: Date
-        public var updatedAt: Date
-        /// The session policy as issued (not a secret): a sub-task's policy must lie inside it.
-        public var policy: String?
-        /// Scope-down layers under the role session (scoped credentials); 0 for web identity.
-        public var layers: Int = 0
-        /// The task whose scoped credentials requested this one, in a sub-agent chain.
-        public var parentTask: String?
+    /// The most time a call spends waiting for another process's lock before it fails.
+    public static let defaultBusyLimit: Duration = .seconds(10)
+    /// How long one attempt lets SQLite wait (sleeping the thread) before it answers BUSY and the call pauses
+    /// asynchronously instead: short, so a held lock ties up no thread for long.
+    static let busyTimeout: Duration = .milliseconds(25)
 
-        public init(taskID: String, purpose: String, subject: String, jwtID: String?, policySHA256: String, sessionName: String,
-                    roleARN: String, via: IssuancePath, tokenExpiresAt: Date?, now: Date) {
-            self.taskID = taskID
-            self.purpose = purpose
-            self.subject = subject
-            self.jwtID = jwtID
-            self.policySHA256 = policySHA256
-            self.sessionName = sessionName
-            self.roleARN = roleARN
-            self.via = via
-            self.tokenExpiresAt = tokenExpiresAt
-            self.state = .issuing
-            self.createdAt = now
-            self.updatedAt = now
-        }
-    }
+    public nonisolated let path: String
+    public nonisolated let busyLimit: Duration
+    nonisolated let connection: Connection
 
-    /// Why a task was refused by the ledger.
-    public enum Refusal: Error, Equatable, CustomStringConvertible {
-        case taskAlreadyIssued(String, State)
-        case tokenAlreadyUsed(String)
-        case storage(String)
-
-        public var description: String {
-            switch self {
-            case let .taskAlreadyIssued(task, state): "task `\(task)` already has a credential (ledger state: \(state.rawValue)); one task gets one credential"
-            case .tokenAlreadyUsed(let jti): "token `\(jti)` was already used for another issuance"
-            case .storage(let why): "the ledger cannot be used: \(why)"
-            }
-        }
-
-        public var code: String {
-            switch self {
-            case .taskAlreadyIssued: "already-issued"
-            case .tokenAlreadyUsed: "token-reused"
-            case .storage: "ledger-error"
-            }
-        }
-    }
-
-    let database: SQLiteDatabase
-    public let path: String
-
-    public init(path: String) throws(Refusal) {
+    /// Opens the ledger at `path`. With `create` (issuing, revoking, sweeping) a missing file is created, mode 0600,
+    /// and set up on first use; without it (auditing) a missing file is refused and nothing is ever created or
+    /// changed in the file's layout. Setup (WAL, tables) happens on the first call, with the same retries as any
+    /// other, so many processes can open one new ledger at once.
+    public init(path: String, create: Bool = true, busyLimit: Duration = Ledger.defaultBusyLimit) throws(Refusal) {
         self.path = path
-        do {
-            database = try SQLiteDatabase(path: path)
-        } catch {
-            throw .storage(error.description)
+        self.busyLimit = busyLimit
+        if create {
+            let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+            if fd >= 0 {
+                fchmod(fd, 0o600)
+                close(fd)
+            } else if errno != EEXIST {
+                throw .storage("cannot create the ledger `\(path)`: \(String(cString: strerror(errno)))")
+            }
+        } else {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+                throw .storage("there is no ledger at `\(path)`")
+            }
         }
-        // Many processes may open a new ledger at once. Switching to WAL and creating the tables take locks that
-        // SQLite's busy handler does not always wait for, so the setup itself is retried for a while.
         do {
-            try database.retryingWhileBusy(attempts: 200) { () throws(SQLiteDatabase.Failure) in try setUp() }
+            connection = Connection(database: try SQLiteDatabase(path: path, create: create, busyTimeout: Self.busyTimeout), path: path, creates: create)
         } catch {
-            throw .storage(error.description)
+            throw .storage("cannot open `\(path)`: \(error.description)")
+        }
+        // Set the file up now if no one is in the way, so a file that is not a ledger is refused at once and a new
+        // ledger is one before anything else reads it; if another connection is busy, the first call does it.
+        do {
+            try connection.setUpUnlessBusy()
+        } catch {
+            throw Self.refusal(error, path: path)
         }
     }
 
-    private func setUp() throws(SQLiteDatabase.Failure) {
-        if try database.query("PRAGMA journal_mode").first?["journal_mode"]?.text?.lowercased() != "wal" {
-            try database.execute("PRAGMA journal_mode=WAL")
+    // MARK: the store
+
+    public func begin(_ entry: Entry) async throws(Refusal) {
+        try await run(.write) { database in try Self.insert(entry, into: database) }
+    }
+
+    public func recordIssued(task: String, accessKeyID: String, sessionID: String?, expiresAt: Date, state: State, roleARN: String? = nil, now: Date = Date())
+        async throws(Refusal)
+    {
+        try await run(.write) { database in try Self.recordIssued(task, accessKeyID, sessionID, expiresAt, state, roleARN, now, in: database) }
+    }
+
+    public func transition(task: String, to state: State, event: String, detail: [String: String] = [:], now: Date = Date())
+        async throws(Refusal)
+    {
+        try await run(.write) { database in try Self.update(task: task, state: state, now: now, event: event, detail: detail, extra: nil, in: database) }
+    }
+
+    public func entry(task: String) async throws(Refusal) -> Entry? {
+        try await run(.read) { database in try Self.row(task: task, in: database) }
+    }
+
+    public func entries(in states: Set<State>) async throws(Refusal) -> [Entry] {
+        try await run(.read) { database in try Self.rows(in: states, database) }
+    }
+
+    public func audit(_ event: String, task: String? = nil, detail: [String: String], now: Date = Date()) async throws(Refusal) {
+        try await run(.write) { database in try Self.appendAudit(event, task: task, detail: detail, at: now, in: database) }
+    }
+
+    public func verifyAudit(expecting head: (seq: Int64, hash: String)?) async throws(Refusal) -> AuditVerdict {
+        try await run(.read) { database in try Self.verify(expecting: head, database) }
+    }
+
+    public func auditHead() async throws(Refusal) -> (seq: Int64, hash: String)? {
+        let head = try await run(.read) { database in try Self.head(database) }
+        return head.map { (seq: $0.seq, hash: $0.hash) }
+    }
+
+    /// Runs one transaction, again after a jittered pause while another connection holds the lock, within
+    /// `busyLimit`. The transaction starts and ends inside one `attempt`; only the pause is awaited.
+    private func run<T>(_ kind: SQLiteDatabase.TransactionKind, _ body: (SQLiteDatabase) throws -> T) async throws(Refusal) -> T {
+        var budget = RetryBudget(limit: busyLimit)
+        while true {
+            switch connection.attempt(kind, body) {
+            case .success(let value): return value
+            case .failure(let error):
+                guard Self.isBusy(error) else { throw Self.refusal(error, path: path) }
+                guard let pause = budget.nextPause() else { throw Self.lockRefusal(path: path, budget: budget) }
+                do {
+                    try await Task.sleep(for: pause)
+                } catch {
+                    throw .storage("cancelled while waiting for the write lock of the ledger `\(path)`; nothing was written")
+                }
+            }
         }
+    }
+
+    static func isBusy(_ error: any Error) -> Bool { (error as? SQLiteDatabase.Failure)?.isBusy ?? false }
+
+    static func refusal(_ error: any Error, path: String) -> Refusal {
+        (error as? Refusal) ?? .storage("`\(path)`: \(error)")
+    }
+
+    static func lockRefusal(path: String, budget: RetryBudget) -> Refusal {
+        .storage("another process holds the write lock of the ledger `\(path)` and did not release it within \(budget.limitText); nothing was written")
+    }
+
+    // MARK: one connection, one transaction at a time
+
+    /// The SQLite connection and the lock that lets one transaction at a time run on it. Every use goes through
+    /// `attempt`, which holds the lock from `BEGIN` to `COMMIT` and returns before anything is awaited.
+    final class Connection: @unchecked Sendable {
+        private let lock = NSLock()
+        private let database: SQLiteDatabase
+        private let path: String
+        private let creates: Bool
+        /// Whether this connection has set the file up (or, when auditing, found it to be a ledger).
+        private var ready = false
+
+        init(database: SQLiteDatabase, path: String, creates: Bool) {
+            self.database = database
+            self.path = path
+            self.creates = creates
+        }
+
+        /// One try at setting the file up; BUSY is left for the first call's retries.
+        func setUpUnlessBusy() throws {
+            lock.lock()
+            defer { lock.unlock() }
+            guard !ready else { return }
+            do {
+                try Ledger.setUp(database, path: path, creates: creates)
+                ready = true
+            } catch where Ledger.isBusy(error) {}
+        }
+
+        /// One try at one transaction. BUSY comes back as a failure after at most `busyTimeout`.
+        func attempt<T>(_ kind: SQLiteDatabase.TransactionKind, _ body: (SQLiteDatabase) throws -> T) -> Result<T, any Error> {
+            lock.lock()
+            defer { lock.unlock() }
+            do {
+                if !ready {
+                    try Ledger.setUp(database, path: path, creates: creates)
+                    ready = true
+                }
+                return .success(try database.transaction(kind) { try body(database) })
+            } catch {
+                return .failure(error)
+            }
+        }
+    }
+
+    /// Makes the file a ledger (WAL, synchronous commits, tables), or, when auditing, checks that it is one.
+    /// Outside any transaction: SQLite cannot change the journal mode inside one.
+    static func setUp(_ database: SQLiteDatabase, path: String, creates: Bool) throws {
         try database.execute("PRAGMA synchronous=FULL")
+        guard creates else {
+            let tables = try database.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('issuance', 'audit')")
+            guard tables.count == 2 else { throw Refusal.storage("`\(path)` is not a clawc ledger: it has no issuance and audit tables") }
+            return
+        }
+        if try database.query("PRAGMA journal_mode").first?["journal_mode"]?.text?.lowercased() != "wal" {
+            let mode = try database.query("PRAGMA journal_mode=WAL").first?["journal_mode"]?.text?.lowercased()
+            guard mode == "wal" else {
+                throw Refusal.storage("`\(path)` cannot be put in WAL mode (SQLite kept `\(mode ?? "?")`); keep the ledger on a local file system")
+            }
+        }
         try database.execute("""
             CREATE TABLE IF NOT EXISTS issuance (
                 task_id TEXT PRIMARY KEY, jti TEXT UNIQUE, purpose TEXT NOT NULL, subject TEXT NOT NULL,
@@ -128,83 +209,74 @@ public final class Ledger: @unchecked Sendable {
             """)
     }
 
-    /// Writes the `issuing` row, or refuses: a task or token seen before. A `failed` row of the same task is replaced.
-    public func beginNow(_ entry: Entry) throws(Refusal) {
-        do {
-            try database.transaction {
-                if let existing = try row(task: entry.taskID) {
-                    guard existing.state == .failed else { throw Refusal.taskAlreadyIssued(entry.taskID, existing.state) }
-                    try database.query("DELETE FROM issuance WHERE task_id = ?", [.text(entry.taskID)])
-                }
-                if let jti = entry.jwtID, !(try database.query("SELECT 1 FROM issuance WHERE jti = ?", [.text(jti)]).isEmpty) {
-                    throw Refusal.tokenAlreadyUsed(jti)
-                }
-                try database.query("""
-                    INSERT INTO issuance (task_id, jti, purpose, subject, policy_sha256, session_name, role_arn, via,
-                        token_expires_at, state, created_at, updated_at, policy, layers, parent_task) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-                    """, [.text(entry.taskID), entry.jwtID.map { .text($0) } ?? .null, .text(entry.purpose), .text(entry.subject),
-                          .text(entry.policySHA256), .text(entry.sessionName), .text(entry.roleARN), .text(entry.via.rawValue),
-                          Self.time(entry.tokenExpiresAt), .text(State.issuing.rawValue), Self.time(entry.createdAt), Self.time(entry.createdAt),
-                          entry.policy.map { .text($0) } ?? .null, .int(Int64(entry.layers)), entry.parentTask.map { .text($0) } ?? .null])
-                try appendAudit("issuing", task: entry.taskID, detail: [
-                    "purpose": entry.purpose, "subject": entry.subject, "jti": entry.jwtID ?? "", "policySha256": entry.policySHA256,
-                    "sessionName": entry.sessionName, "roleArn": entry.roleARN, "via": entry.via.rawValue, "layers": String(entry.layers),
-                    "parentTask": entry.parentTask ?? "",
-                ], at: entry.createdAt)
-            }
-        } catch let refusal as Refusal {
-            throw refusal
-        } catch let failure as SQLiteDatabase.Failure where failure.isConstraint {
-            throw .taskAlreadyIssued(entry.taskID, .issuing)
-        } catch {
-            throw .storage("\(error)")
+    // MARK: transactions' bodies (inside `attempt`, never awaiting)
+
+    /// The `issuing` row and its audit record, or a refusal: a task or token seen before. A `failed` row of the
+    /// same task is replaced.
+    static func insert(_ entry: Entry, into database: SQLiteDatabase) throws {
+        if let existing = try row(task: entry.taskID, in: database) {
+            guard existing.state == .failed else { throw Refusal.taskAlreadyIssued(entry.taskID, existing.state) }
+            try database.query("DELETE FROM issuance WHERE task_id = ?", [.text(entry.taskID)])
         }
+        if let jti = entry.jwtID, !(try database.query("SELECT 1 FROM issuance WHERE jti = ?", [.text(jti)]).isEmpty) {
+            throw Refusal.tokenAlreadyUsed(jti)
+        }
+        do {
+            try database.query("""
+                INSERT INTO issuance (task_id, jti, purpose, subject, policy_sha256, session_name, role_arn, via,
+                    token_expires_at, state, created_at, updated_at, policy, layers, parent_task) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                """, [.text(entry.taskID), entry.jwtID.map { .text($0) } ?? .null, .text(entry.purpose), .text(entry.subject),
+                      .text(entry.policySHA256), .text(entry.sessionName), .text(entry.roleARN), .text(entry.via.rawValue),
+                      time(entry.tokenExpiresAt), .text(State.issuing.rawValue), time(entry.createdAt), time(entry.createdAt),
+                      entry.policy.map { .text($0) } ?? .null, .int(Int64(entry.layers)), entry.parentTask.map { .text($0) } ?? .null])
+        } catch {
+            // Unreachable while the checks above run in the same write transaction; kept as the last line of defence.
+            guard !error.isConstraint else { throw Refusal.taskAlreadyIssued(entry.taskID, .issuing) }
+            throw error
+        }
+        try appendAudit("issuing", task: entry.taskID, detail: [
+            "purpose": entry.purpose, "subject": entry.subject, "jti": entry.jwtID ?? "", "policySha256": entry.policySHA256,
+            "sessionName": entry.sessionName, "roleArn": entry.roleARN, "via": entry.via.rawValue, "layers": String(entry.layers),
+            "parentTask": entry.parentTask ?? "",
+        ], at: entry.createdAt, in: database)
     }
 
-    /// Records the credential (never its secret) and moves the row on.
-    public func issued(task: String, accessKeyID: String, sessionID: String?, expiresAt: Date, state: State, roleARN: String? = nil, now: Date = Date()) throws(Refusal) {
+    static func recordIssued(_ task: String, _ accessKeyID: String, _ sessionID: String?, _ expiresAt: Date, _ state: State, _ roleARN: String?,
+                             _ now: Date, in database: SQLiteDatabase) throws {
         var detail = ["accessKeyId": accessKeyID, "sessionId": sessionID ?? "", "expiresAt": AWSDate.format(expiresAt)]
         var columns = "access_key_id = ?, session_id = ?, expires_at = ?"
-        var values: [SQLiteDatabase.Value] = [.text(accessKeyID), sessionID.map { .text($0) } ?? .null, Self.time(expiresAt)]
+        var values: [SQLiteDatabase.Value] = [.text(accessKeyID), sessionID.map { .text($0) } ?? .null, time(expiresAt)]
+        // The scoped path learns the caller's session ARN from STS's answer: the row's role from then on.
         if let roleARN {
             detail["roleArn"] = roleARN
             columns += ", role_arn = ?"
             values.append(.text(roleARN))
         }
-        try update(task: task, state: state, now: now, event: "issued", detail: detail, extra: (columns, values))
+        try update(task: task, state: state, now: now, event: "issued", detail: detail, extra: (columns, values), in: database)
     }
 
-    public func transitionNow(task: String, to state: State, event: String, detail: [String: String] = [:], now: Date = Date()) throws(Refusal) {
-        try update(task: task, state: state, now: now, event: event, detail: detail, extra: nil)
+    /// Moves a row on and records why; refuses a task with no row, so the audit log never tells of a change that
+    /// did not happen.
+    static func update(task: String, state: State, now: Date, event: String, detail: [String: String],
+                       extra: (String, [SQLiteDatabase.Value])?, in database: SQLiteDatabase) throws {
+        let set = ["state = ?", "updated_at = ?"] + (extra.map { [$0.0] } ?? [])
+        try database.query("UPDATE issuance SET \(set.joined(separator: ", ")) WHERE task_id = ?",
+                           [.text(state.rawValue), time(now)] + (extra?.1 ?? []) + [.text(task)])
+        guard database.changes == 1 else { throw Refusal.storage("the ledger has no row for task `\(task)`; nothing was changed") }
+        var detail = detail
+        detail["state"] = state.rawValue
+        try appendAudit(event, task: task, detail: detail, at: now, in: database)
     }
 
-    private func update(task: String, state: State, now: Date, event: String, detail: [String: String], extra: (String, [SQLiteDatabase.Value])?) throws(Refusal) {
-        do {
-            try database.transaction {
-                let set = ["state = ?", "updated_at = ?"] + (extra.map { [$0.0] } ?? [])
-                try database.query("UPDATE issuance SET \(set.joined(separator: ", ")) WHERE task_id = ?",
-                                   [.text(state.rawValue), Self.time(now)] + (extra?.1 ?? []) + [.text(task)])
-                var detail = detail
-                detail["state"] = state.rawValue
-                try appendAudit(event, task: task, detail: detail, at: now)
-            }
-        } catch {
-            throw .storage("\(error)")
-        }
+    static func row(task: String, in database: SQLiteDatabase) throws -> Entry? {
+        try database.query("SELECT * FROM issuance WHERE task_id = ?", [.text(task)]).first.flatMap(entry)
     }
 
-    public func entryNow(task: String) throws(Refusal) -> Entry? {
-        do { return try row(task: task) } catch { throw .storage("\(error)") }
-    }
-
-    public func entriesNow(in states: Set<State>) throws(Refusal) -> [Entry] {
-        do {
-            return try database.query("SELECT * FROM issuance ORDER BY created_at, task_id").compactMap(Self.entry).filter { states.contains($0.state) }
-        } catch { throw .storage("\(error)") }
-    }
-
-    private func row(task: String) throws -> Entry? {
-        try database.query("SELECT * FROM issuance WHERE task_id = ?", [.text(task)]).first.flatMap(Self.entry)
+    static func rows(in states: Set<State>, _ database: SQLiteDatabase) throws -> [Entry] {
+        guard !states.isEmpty else { return [] }
+        let marks = Array(repeating: "?", count: states.count).joined(separator: ",")
+        return try database.query("SELECT * FROM issuance WHERE state IN (\(marks)) ORDER BY created_at, task_id",
+                                  states.map(\.rawValue).sorted().map { .text($0) }).compactMap(entry)
     }
 
     static func entry(_ row: [String: SQLiteDatabase.Value]) -> Entry? {
@@ -229,60 +301,72 @@ public final class Ledger: @unchecked Sendable {
     static func time(_ date: Date?) -> SQLiteDatabase.Value { date.map { .int(Int64($0.timeIntervalSince1970.rounded(.down))) } ?? .null }
     static func date(_ value: SQLiteDatabase.Value?) -> Date? { value?.int.map { Date(timeIntervalSince1970: TimeInterval($0)) } }
 
-    // MARK: audit log
+    // MARK: the audit chain's storage
 
-    static let genesis = String(repeating: "0", count: 64)
+    struct Head { var seq: Int64; var hash: String }
 
-    /// Appends one record whose hash covers the previous record's hash. Call inside a transaction.
-    private func appendAudit(_ event: String, task: String?, detail: [String: String], at: Date) throws {
-        let last = try database.query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").first
-        let seq = (last?["seq"]?.int ?? 0) + 1
-        let prev = last?["hash"]?.text ?? Self.genesis
-        let at = Int64(at.timeIntervalSince1970.rounded(.down))
-        let detailText = Self.canonical(detail)
-        let hash = Self.recordHash(seq: seq, at: at, event: event, task: task, detail: detailText, prev: prev)
-        try database.query("INSERT INTO audit (seq, at, event, task_id, detail, prev, hash) VALUES (?,?,?,?,?,?,?)",
-                           [.int(seq), .int(at), .text(event), task.map { .text($0) } ?? .null, .text(detailText), .text(prev), .text(hash)])
-    }
-
-    /// Records an event that has no issuance row of its own, such as a revocation by time.
-    public func auditNow(_ event: String, task: String? = nil, detail: [String: String], now: Date = Date()) throws(Refusal) {
-        do { try database.transaction { try appendAudit(event, task: task, detail: detail, at: now) } } catch { throw .storage("\(error)") }
-    }
-
-    static func canonical(_ detail: [String: String]) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: detail, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self)
-    }
-
-    static func recordHash(seq: Int64, at: Int64, event: String, task: String?, detail: String, prev: String) -> String {
-        let text = [String(seq), String(at), event, task ?? "", detail, prev].joined(separator: "\n")
-        return Hex.sha256(text)
-    }
-
-    /// The outcome of walking the audit chain.
-    public enum AuditVerdict: Equatable, Sendable {
-        case intact(records: Int)
-        case broken(seq: Int64, reason: String)
-    }
-
-    /// Walks the chain from the first record; names the first record whose hash or link does not hold.
-    public func verifyAuditNow() throws(Refusal) -> AuditVerdict {
-        let rows: [[String: SQLiteDatabase.Value]]
-        do { rows = try database.query("SELECT * FROM audit ORDER BY seq") } catch { throw .storage("\(error)") }
-        var prev = Self.genesis
-        var expectedSeq: Int64 = 1
-        for row in rows {
-            let seq = row["seq"]?.int ?? -1
-            guard seq == expectedSeq else { return .broken(seq: seq, reason: "record \(expectedSeq) is missing") }
-            guard row["prev"]?.text == prev else { return .broken(seq: seq, reason: "it does not link to the record before it") }
-            let hash = Self.recordHash(
-                seq: seq, at: row["at"]?.int ?? 0, event: row["event"]?.text ?? "", task: row["task_id"]?.text,
-                detail: row["detail"]?.text ?? "", prev: prev)
-            guard row["hash"]?.text == hash else { return .broken(seq: seq, reason: "its contents do not match its hash") }
-            prev = hash
-            expectedSeq += 1
+    static func head(_ database: SQLiteDatabase) throws -> Head? {
+        try database.query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").first.map {
+            Head(seq: $0["seq"]?.int ?? 0, hash: $0["hash"]?.text ?? AuditChain.genesis)
         }
-        return .intact(records: rows.count)
+    }
+
+    /// Appends the record that follows the current head. Inside the change's own write transaction, so the record
+    /// and the change commit together or not at all.
+    static func appendAudit(_ event: String, task: String?, detail: [String: String], at: Date, in database: SQLiteDatabase) throws {
+        let record = AuditChain.record(after: try head(database).map { ($0.seq, $0.hash) }, event: event, taskID: task, detail: detail, at: at)
+        try database.query("INSERT INTO audit (seq, at, event, task_id, detail, prev, hash) VALUES (?,?,?,?,?,?,?)", [
+            .int(record.seq), .int(record.at), .text(record.event), record.taskID.map { .text($0) } ?? .null, .text(record.detail),
+            .text(record.prev), .text(record.hash),
+        ])
+    }
+
+    /// Streams the chain through `AuditChain.Verifier` in one read transaction (one consistent snapshot).
+    static func verify(expecting head: (seq: Int64, hash: String)?, _ database: SQLiteDatabase) throws -> AuditVerdict {
+        var verifier = AuditChain.Verifier(expecting: head)
+        try database.forEachRow("SELECT seq, at, event, task_id, detail, prev, hash FROM audit ORDER BY seq") { row in
+            verifier.check(AuditChain.Record(
+                seq: row["seq"]?.int ?? -1, at: row["at"]?.int ?? 0, event: row["event"]?.text ?? "", taskID: row["task_id"]?.text,
+                detail: row["detail"]?.text ?? "", prev: row["prev"]?.text ?? "", hash: row["hash"]?.text ?? ""))
+        }
+        return verifier.finish()
+    }
+
+    // MARK: synchronous shims for the issuers until they await the store
+
+    /// Runs one transaction, blocking the calling thread while another process holds the lock (within `busyLimit`).
+    /// Only for the synchronous shims below; everything else goes through `run`.
+    private nonisolated func runBlocking<T>(_ kind: SQLiteDatabase.TransactionKind, _ body: (SQLiteDatabase) throws -> T) throws(Refusal) -> T {
+        var budget = RetryBudget(limit: busyLimit)
+        while true {
+            switch connection.attempt(kind, body) {
+            case .success(let value): return value
+            case .failure(let error):
+                guard Self.isBusy(error) else { throw Self.refusal(error, path: path) }
+                guard let pause = budget.nextPause() else { throw Self.lockRefusal(path: path, budget: budget) }
+                let (seconds, attoseconds) = pause.components
+                Thread.sleep(forTimeInterval: TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18)
+            }
+        }
+    }
+
+    @available(*, deprecated, message: "blocks its thread while another process holds the ledger; use `await begin(_:)`")
+    nonisolated func beginNow(_ entry: Entry) throws(Refusal) {
+        try runBlocking(.write) { database in try Self.insert(entry, into: database) }
+    }
+
+    @available(*, deprecated, message: "blocks its thread while another process holds the ledger; use `await recordIssued(task:accessKeyID:sessionID:expiresAt:state:now:)`")
+    nonisolated func issued(task: String, accessKeyID: String, sessionID: String?, expiresAt: Date, state: State, now: Date = Date()) throws(Refusal) {
+        try runBlocking(.write) { database in try Self.recordIssued(task, accessKeyID, sessionID, expiresAt, state, nil, now, in: database) }
+    }
+
+    @available(*, deprecated, message: "blocks its thread while another process holds the ledger; use `await transition(task:to:event:detail:now:)`")
+    nonisolated func transitionNow(task: String, to state: State, event: String, detail: [String: String] = [:], now: Date = Date()) throws(Refusal) {
+        try runBlocking(.write) { database in try Self.update(task: task, state: state, now: now, event: event, detail: detail, extra: nil, in: database) }
+    }
+
+    @available(*, deprecated, message: "blocks its thread while another process holds the ledger; use `await entry(task:)`")
+    nonisolated func entryNow(task: String) throws(Refusal) -> Entry? {
+        try runBlocking(.read) { database in try Self.row(task: task, in: database) }
     }
 }

@@ -10,45 +10,150 @@ public enum IssuancePath: String, Sendable, CaseIterable {
 
 /// Where issuances are written down: the source of truth for "one task, one credential".
 ///
-/// Every store must pass the conformance suite in the tests (`LedgerConformance`): a task ID and a token ID are
-/// each issued once, across every process and machine sharing the store; `begin` is written before any credential
-/// exists; every change appends to a hash-chained audit log.
+/// Every store must pass the conformance suite in the tests (`LedgerConformanceTests`): a task ID and a token ID are
+/// each issued once, across every process and machine sharing the store, and across concurrent tasks sharing one
+/// store value; `begin` is written before any credential exists; every change appends to a hash-chained audit log
+/// (`AuditChain`) in the same transaction as the change itself.
+///
+/// Every failure is a `LedgerRefusal`. A store that cannot get at its storage within its bound (for SQLite: another
+/// process holding the write lock for 10 s) fails with `.storage` rather than wait without end: an issuer blocked
+/// forever is an outage, one that fails is a retry.
 public protocol LedgerStore: Sendable {
     /// Writes the `issuing` row, or refuses a task or token seen before. A `failed` row of the same task is replaced.
-    func begin(_ entry: Ledger.Entry) async throws(Ledger.Refusal)
+    func begin(_ entry: LedgerEntry) async throws(LedgerRefusal)
     /// Records the credential (never its secret) and moves the row to `state`; `roleARN`, when given, replaces the
-    /// row's role (the scoped path learns the caller's session ARN from STS's answer).
-    func recordIssued(task: String, accessKeyID: String, sessionID: String?, expiresAt: Date, state: Ledger.State, roleARN: String?, now: Date)
-        async throws(Ledger.Refusal)
-    /// Moves a row to `state`, with an audit record `event`.
-    func transition(task: String, to state: Ledger.State, event: String, detail: [String: String], now: Date) async throws(Ledger.Refusal)
-    func entry(task: String) async throws(Ledger.Refusal) -> Ledger.Entry?
-    func entries(in states: Set<Ledger.State>) async throws(Ledger.Refusal) -> [Ledger.Entry]
+    /// row's role (the scoped path learns the caller's session ARN from STS's answer). A task with no row is refused.
+    func recordIssued(task: String, accessKeyID: String, sessionID: String?, expiresAt: Date, state: LedgerState, roleARN: String?, now: Date)
+        async throws(LedgerRefusal)
+    /// Moves a row to `state`, with an audit record `event`. A task with no row is refused.
+    func transition(task: String, to state: LedgerState, event: String, detail: [String: String], now: Date) async throws(LedgerRefusal)
+    func entry(task: String) async throws(LedgerRefusal) -> LedgerEntry?
+    /// The rows in any of `states`, oldest first (then by task ID).
+    func entries(in states: Set<LedgerState>) async throws(LedgerRefusal) -> [LedgerEntry]
     /// Records an event that has no issuance row of its own, such as a revocation by time.
-    func audit(_ event: String, task: String?, detail: [String: String], now: Date) async throws(Ledger.Refusal)
-    /// Walks the audit chain and names the first record that does not hold.
-    func verifyAudit() async throws(Ledger.Refusal) -> Ledger.AuditVerdict
+    func audit(_ event: String, task: String?, detail: [String: String], now: Date) async throws(LedgerRefusal)
+    /// Walks the audit chain and names the first record that does not hold. With `head` (an earlier `auditHead()`
+    /// kept outside the store), the chain must also still contain that record unchanged: a chain rewritten or cut
+    /// short up to there is broken even if every link holds.
+    func verifyAudit(expecting head: (seq: Int64, hash: String)?) async throws(LedgerRefusal) -> LedgerAuditVerdict
+    /// The last audit record's sequence number and hash, or nil while the chain is empty. Not verified: this is the
+    /// anchor an operator keeps elsewhere and later hands to `verifyAudit(expecting:)`.
+    func auditHead() async throws(LedgerRefusal) -> (seq: Int64, hash: String)?
 }
 
-extension Ledger: LedgerStore {
-    public func begin(_ entry: Entry) async throws(Refusal) { try beginNow(entry) }
+extension LedgerStore {
+    /// Walks the whole audit chain, with no anchor.
+    public func verifyAudit() async throws(LedgerRefusal) -> LedgerAuditVerdict { try await verifyAudit(expecting: nil) }
+}
 
-    public func recordIssued(task: String, accessKeyID: String, sessionID: String?, expiresAt: Date, state: State, roleARN: String?, now: Date)
-        async throws(Refusal)
+/// Where a task's issuance stands.
+public enum LedgerState: String, Sendable, CaseIterable {
+    /// Written before the STS call; the outcome is not known yet.
+    case issuing
+    /// STS refused; no credential exists. The task may be tried again.
+    case failed
+    /// A credential exists; its task ID is not yet in the trust policy's Deny list.
+    case pending = "revocation-pending"
+    /// A credential exists and the trust policy refuses the task ID.
+    case sealed
+    /// A credential exists and its path has nothing more to do (scoped credentials: no trust policy to edit).
+    case issued
+    /// The live session was cut with `clawc revoke`.
+    case revoked
+    /// Credential and token both expired; the trust-policy entry was pruned. Re-issue is still refused.
+    case retired
+}
+
+/// One task's issuance as the ledger records it. Never holds a secret.
+public struct LedgerEntry: Sendable, Equatable {
+    public var taskID: String
+    public var purpose: String
+    public var subject: String
+    public var jwtID: String?
+    public var policySHA256: String
+    public var sessionName: String
+    /// The role whose trust policy and inline policies govern the session: the assumed role for web identity,
+    /// the caller's role for scoped credentials (from its session ARN; empty when STS did not say).
+    public var roleARN: String
+    public var via: IssuancePath
+    public var accessKeyID: String?
+    /// `ROLEID:SESSION` for web identity, the scoped session ID for scoped credentials.
+    public var sessionID: String?
+    public var expiresAt: Date?
+    public var tokenExpiresAt: Date?
+    public var state: LedgerState
+    public var createdAt: Date
+    public var updatedAt: Date
+    /// The session policy as issued (not a secret): a sub-task's policy must lie inside it.
+    public var policy: String?
+    /// Scope-down layers under the role session (scoped credentials); 0 for web identity.
+    public var layers: Int = 0
+    /// The task whose scoped credentials requested this one, in a sub-agent chain.
+    public var parentTask: String?
+
+    public init(taskID: String, purpose: String, subject: String, jwtID: String?, policySHA256: String, sessionName: String,
+                roleARN: String, via: IssuancePath, tokenExpiresAt: Date?, now: Date) {
+        self.taskID = taskID
+        self.purpose = purpose
+        self.subject = subject
+        self.jwtID = jwtID
+        self.policySHA256 = policySHA256
+        self.sessionName = sessionName
+        self.roleARN = roleARN
+        self.via = via
+        self.tokenExpiresAt = tokenExpiresAt
+        self.state = .issuing
+        self.createdAt = now
+        self.updatedAt = now
+    }
+}
+
+/// Why the ledger refused a task, or could not be used.
+public enum LedgerRefusal: Error, Sendable, Equatable, CustomStringConvertible {
+    case taskAlreadyIssued(String, LedgerState)
+    case tokenAlreadyUsed(String)
+    /// The storage failed or could not be reached in time; nothing was written.
+    case storage(String)
+
+    public var description: String {
+        switch self {
+        case let .taskAlreadyIssued(task, state): "task `\(task)` already has a credential (ledger state: \(state.rawValue)); one task gets one credential"
+        case .tokenAlreadyUsed(let jti): "token `\(jti)` was already used for another issuance"
+        case .storage(let why): "the ledger cannot be used: \(why)"
+        }
+    }
+
+    public var code: String {
+        switch self {
+        case .taskAlreadyIssued: "already-issued"
+        case .tokenAlreadyUsed: "token-reused"
+        case .storage: "ledger-error"
+        }
+    }
+
+    /// What to do about it, for the `help:` line.
+    public var help: String {
+        switch self {
+        case .taskAlreadyIssued: "ask the orchestrator for a new task ID; clawc never issues a credential twice for one task"
+        case .tokenAlreadyUsed: "get a fresh workload token; each token is good for one issuance"
+        case .storage:
+            "check the ledger location (--ledger, CLAWC_LEDGER, or the default under $XDG_STATE_HOME or ~/.local/state) and its permissions; "
+                + "if another process holds its write lock, find it with `fuser` on the ledger file and let it finish"
+        }
+    }
+}
+
+/// The outcome of walking the audit chain.
+public enum LedgerAuditVerdict: Equatable, Sendable {
+    case intact(records: Int)
+    case broken(seq: Int64, reason: String)
+}
+
+extension LedgerStore {
+    /// `recordIssued` for a path that learns nothing new about the role from STS's answer.
+    public func recordIssued(task: String, accessKeyID: String, sessionID: String?, expiresAt: Date, state: LedgerState, now: Date)
+        async throws(LedgerRefusal)
     {
-        try issued(task: task, accessKeyID: accessKeyID, sessionID: sessionID, expiresAt: expiresAt, state: state, roleARN: roleARN, now: now)
+        try await recordIssued(task: task, accessKeyID: accessKeyID, sessionID: sessionID, expiresAt: expiresAt, state: state, roleARN: nil, now: now)
     }
-
-    public func transition(task: String, to state: State, event: String, detail: [String: String], now: Date) async throws(Refusal) {
-        try transitionNow(task: task, to: state, event: event, detail: detail, now: now)
-    }
-
-    public func entry(task: String) async throws(Refusal) -> Entry? { try entryNow(task: task) }
-    public func entries(in states: Set<State>) async throws(Refusal) -> [Entry] { try entriesNow(in: states) }
-
-    public func audit(_ event: String, task: String?, detail: [String: String], now: Date) async throws(Refusal) {
-        try auditNow(event, task: task, detail: detail, now: now)
-    }
-
-    public func verifyAudit() async throws(Refusal) -> AuditVerdict { try verifyAuditNow() }
 }

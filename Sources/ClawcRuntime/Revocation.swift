@@ -4,15 +4,47 @@ import Glibc
 #endif
 
 /// A file lock (`flock`) held for the duration of a body: serializes read-modify-write of IAM documents among
-/// the processes on this machine that share a ledger. Several machines need a shared lock (a database) instead.
+/// the processes on this machine that share a ledger (and among tasks in one process: each call opens its own
+/// descriptor, and `flock` locks conflict between descriptors). Several machines need a shared lock (a database)
+/// instead.
+///
+/// Taking the lock never blocks a thread: `LOCK_NB` is tried again after jittered `Task.sleep` pauses, for at most
+/// `timeout` (30 s by default, several IAM round trips), then the call fails with `lock-error`.
 public enum FileLock {
-    public static func withLock<T>(_ path: String, _ body: () async throws -> T) async throws -> T {
-        let fd = open(path, O_CREAT | O_RDWR, 0o600)
-        guard fd >= 0 else { throw RevocationFailure(code: "lock-error", message: "cannot open the lock file `\(path)`", upstream: false) }
+    public static let defaultTimeout: Duration = .seconds(30)
+
+    public static func withLock<T>(_ path: String, timeout: Duration = defaultTimeout, _ body: () async throws -> T) async throws -> T {
+        let fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw RevocationFailure(code: "lock-error", message: "cannot open the lock file `\(path)`: \(String(cString: strerror(errno)))", upstream: false)
+        }
         defer { close(fd) }
-        guard flock(fd, LOCK_EX) == 0 else { throw RevocationFailure(code: "lock-error", message: "cannot lock `\(path)`", upstream: false) }
+        try await acquire(fd, path: path, timeout: timeout)
         defer { flock(fd, LOCK_UN) }
         return try await body()
+    }
+
+    private static func acquire(_ fd: Int32, path: String, timeout: Duration) async throws(RevocationFailure) {
+        var budget = RetryBudget(limit: timeout, maxPause: .milliseconds(200))
+        while true {
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 { return }
+            let error = errno
+            guard error == EWOULDBLOCK || error == EINTR else {
+                throw RevocationFailure(code: "lock-error", message: "cannot lock `\(path)`: \(String(cString: strerror(error)))", upstream: false)
+            }
+            guard let pause = budget.nextPause() else {
+                throw RevocationFailure(
+                    code: "lock-error",
+                    message: "another process has held the lock `\(path)` for \(budget.limitText) without finishing its IAM edit; nothing was changed; "
+                        + "find the holder with `fuser \(path)`",
+                    upstream: false)
+            }
+            do {
+                try await Task.sleep(for: pause)
+            } catch {
+                throw RevocationFailure(code: "lock-error", message: "cancelled while waiting for the lock `\(path)`", upstream: false)
+            }
+        }
     }
 }
 

@@ -2,6 +2,10 @@ import CSQLite
 import Foundation
 
 /// A thin, safe wrapper over the SQLite C API: one connection, prepared statements, typed errors.
+///
+/// Not thread-safe by itself in the sense that matters: SQLite's mutex serializes single calls, not a
+/// `BEGIN … COMMIT`. Whoever owns a connection must run one transaction at a time on it (the ledger does, under a
+/// lock, and never across an `await`).
 final class SQLiteDatabase {
     private var handle: OpaquePointer?
 
@@ -11,7 +15,7 @@ final class SQLiteDatabase {
         var description: String { "SQLite error \(code): \(message)" }
         /// A constraint failed: a unique task ID or token ID was already taken.
         var isConstraint: Bool { code & 0xFF == SQLITE_CONSTRAINT }
-        /// Another connection holds a lock.
+        /// Another connection holds a lock (or recovery or a checkpoint is running): worth trying again later.
         var isBusy: Bool { code & 0xFF == SQLITE_BUSY || code & 0xFF == SQLITE_LOCKED }
     }
 
@@ -21,8 +25,11 @@ final class SQLiteDatabase {
         case null
     }
 
-    init(path: String) throws(Failure) {
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX
+    /// Opens `path`; creates the file only when `create` is true. `busyTimeout` is how long one statement waits
+    /// for another connection's lock inside SQLite (which sleeps its thread) before answering BUSY; keep it short
+    /// and retry above it.
+    init(path: String, create: Bool, busyTimeout: Duration) throws(Failure) {
+        let flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_FULLMUTEX
         let status = sqlite3_open_v2(path, &handle, flags, nil)
         guard status == SQLITE_OK else {
             let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
@@ -30,7 +37,8 @@ final class SQLiteDatabase {
             handle = nil
             throw Failure(code: status, message: message)
         }
-        sqlite3_busy_timeout(handle, 30_000)
+        let (seconds, attoseconds) = busyTimeout.components
+        sqlite3_busy_timeout(handle, Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000))
     }
 
     deinit { sqlite3_close(handle) }
@@ -48,6 +56,17 @@ final class SQLiteDatabase {
     /// Runs one statement with bound values; returns its rows as column name → value.
     @discardableResult
     func query(_ sql: String, _ values: [Value] = []) throws(Failure) -> [[String: Value]] {
+        var rows: [[String: Value]] = []
+        try forEachRow(sql, values) { row in
+            rows.append(row)
+            return true
+        }
+        return rows
+    }
+
+    /// Runs one statement with bound values and hands each row to `body` as it is read; `body` returns false to
+    /// stop early. For results too long to hold at once, such as an audit chain.
+    func forEachRow(_ sql: String, _ values: [Value] = [], _ body: ([String: Value]) -> Bool) throws(Failure) {
         var statement: OpaquePointer?
         guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK else { throw lastError() }
         defer { sqlite3_finalize(statement) }
@@ -60,7 +79,6 @@ final class SQLiteDatabase {
             case .null: sqlite3_bind_null(statement, position)
             }
         }
-        var rows: [[String: Value]] = []
         while true {
             let status = sqlite3_step(statement)
             if status == SQLITE_DONE { break }
@@ -74,41 +92,31 @@ final class SQLiteDatabase {
                 default: row[name] = .text(sqlite3_column_text(statement, column).map { String(cString: $0) } ?? "")
                 }
             }
-            rows.append(row)
+            guard body(row) else { break }
         }
-        return rows
     }
 
-    /// Runs `body` in a write transaction taken at once (`BEGIN IMMEDIATE`), so writers queue instead of racing.
-    func transaction<T>(_ body: () throws -> T) throws -> T {
-        // The busy handler covers most waits; in WAL mode SQLite can still answer BUSY at once (during recovery
-        // or a checkpoint), so starting the transaction is retried for a few seconds too.
-        try retryingWhileBusy(attempts: 300) { () throws(Failure) in try execute("BEGIN IMMEDIATE") }
+    /// Rows changed by the last INSERT, UPDATE or DELETE on this connection.
+    var changes: Int { Int(sqlite3_changes(handle)) }
+
+    enum TransactionKind {
+        /// Reads only; a consistent snapshot for its whole length.
+        case read
+        /// Takes the write lock at once (`BEGIN IMMEDIATE`), so writers queue at the start instead of failing halfway.
+        case write
+    }
+
+    /// Runs `body` in one transaction: committed when it returns, rolled back when it throws. One attempt: a BUSY
+    /// answer (at the start, or at commit) comes back as a `Failure` for the caller to retry later.
+    func transaction<T>(_ kind: TransactionKind, _ body: () throws -> T) throws -> T {
+        try execute(kind == .write ? "BEGIN IMMEDIATE" : "BEGIN")
         do {
             let result = try body()
             try execute("COMMIT")
             return result
         } catch {
-            try? execute("ROLLBACK")
+            if sqlite3_get_autocommit(handle) == 0 { try? execute("ROLLBACK") }
             throw error
-        }
-    }
-
-    /// Runs `body`, again after a short random pause each time it fails because another connection holds a lock.
-    func retryingWhileBusy(attempts: Int, _ body: () throws(Failure) -> Void) throws(Failure) {
-        var attempt = 0
-        while true {
-            let outcome: Failure?
-            do {
-                try body()
-                outcome = nil
-            } catch {
-                outcome = error
-            }
-            guard let failure = outcome else { return }
-            attempt += 1
-            guard failure.isBusy, attempt < attempts else { throw failure }
-            usleep(useconds_t(10_000 + Int.random(in: 0..<20_000)))
         }
     }
 

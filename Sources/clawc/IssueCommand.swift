@@ -19,8 +19,8 @@ struct IssueCommand: AsyncParsableCommand {
 
             With `--via scoped` the credential is cut from the caller's own role session by STS \
             GetScopedCredentials instead: no token, lifetimes of seconds to minutes, and sub-agent chains with \
-            `--parent-task`. Either way the issuance is recorded in the ledger (`--ledger` or CLAWC_LEDGER) first, \
-            and a task gets one credential.
+            `--parent-task`. Either way the issuance is recorded in the ledger first (`--ledger`, CLAWC_LEDGER, or \
+            the default under $XDG_STATE_HOME), and a task gets one credential.
             """
     )
 
@@ -113,6 +113,7 @@ struct IssueCommand: AsyncParsableCommand {
                     region: resolved.region, subject: resolved.subject, parentTask: resolved.parentTask, catalog: catalog)
             }
             let ledger = try ledgerOptions.open()
+            if explain, let line = ledgerOptions.explanation { Console.error("explain: \(line)\n") }
             let issuer = Issuer(rules: PreparedRules(ruleSet: ruleSet, catalog: catalog), ledger: ledger, backend: backend)
             let issuance = try await issuer.issue(parsedTask) { line in
                 if explain { Console.error("explain: \(line)\n") }

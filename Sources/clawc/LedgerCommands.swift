@@ -3,25 +3,42 @@ import ClawcDiagnostics
 import ClawcRuntime
 import Foundation
 
-/// The ledger and the IAM access that revocation needs, shared by `issue`, `revoke` and `sweep`.
+/// The ledger and the IAM access that revocation needs, shared by `issue`, `revoke`, `sweep` and `audit`.
 struct LedgerOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The issuance ledger, an SQLite file (default: $CLAWC_LEDGER).", valueName: "PATH"))
+    @Option(name: .long, help: ArgumentHelp(
+        "The issuance ledger, an SQLite file (default: $CLAWC_LEDGER, else ${XDG_STATE_HOME:-$HOME/.local/state}/clawc/ledger.sqlite; a new ledger file is made 0600, the default's folder 0700). postgres:// URLs are not supported yet.",
+        valueName: "LOCATION"))
     var ledger: String?
 
     @Option(name: .long, help: ArgumentHelp("The most characters a role's trust policy may reach (IAM's default quota is 2048).", valueName: "N"))
     var trustPolicyLimit: Int = 2048
 
-    var path: String? { ledger ?? ProcessInfo.processInfo.environment["CLAWC_LEDGER"] }
+    /// Where the ledger is, from --ledger, CLAWC_LEDGER or the default (the ledger-location contract).
+    func location(environment: [String: String] = ProcessInfo.processInfo.environment) throws(LedgerLocation.Failure) -> LedgerLocation {
+        try LedgerLocation.resolve(flag: ledger, environment: environment)
+    }
 
-    func open() throws -> Ledger {
-        guard let path else {
-            Console.error("clawc: error: no ledger [missing-ledger]\nhelp: pass --ledger PATH or set CLAWC_LEDGER; without a ledger clawc cannot promise one credential per task\n")
-            throw ExitCode(1)
-        }
+    /// The ledger's path, or nil when no location can be worked out.
+    var path: String? { try? location().path }
+
+    /// The `--explain` line naming the ledger and why it is that one (for `issue --explain`, per the ledger-location
+    /// contract).
+    var explanation: String? { try? location().explanation }
+
+    /// Opens the ledger. With `create` (issue, revoke, sweep) a missing default folder (0700) and file (0600) are
+    /// created; without it (audit) a missing ledger is an error and nothing is created.
+    func open(create: Bool = true) throws -> Ledger {
         do {
-            return try Ledger(path: path)
-        } catch {
-            Console.error("clawc: error: \(error.description) [\(error.code)]\n")
+            let resolved = try location()
+            if create { try resolved.prepareForWriting() } else { try resolved.requireExisting() }
+            do {
+                return try Ledger(path: resolved.path, create: create)
+            } catch {
+                Console.refusal(error)
+                throw ExitCode(1)
+            }
+        } catch let failure as LedgerLocation.Failure {
+            Console.error("clawc: error: \(failure.message) [\(failure.code)]\nhelp: \(failure.help)\n")
             throw ExitCode(1)
         }
     }
@@ -139,33 +156,81 @@ struct SweepCommand: AsyncParsableCommand {
     }
 }
 
-struct AuditCommand: ParsableCommand {
+struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "audit", abstract: "Work with the ledger's audit log.", subcommands: [Verify.self])
+        commandName: "audit", abstract: "Work with the ledger's audit log.", subcommands: [Verify.self, Head.self])
 
-    struct Verify: ParsableCommand {
+    struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "verify",
             abstract: "Walk the audit log's hash chain and name the first broken record.",
-            discussion: "Exit 0 when every record links to the one before and matches its hash, 1 otherwise.")
+            discussion: """
+                Checks that every record links to the one before and matches its hash. With --expect-head SEQ:HASH \
+                (a line `clawc audit head` printed earlier, kept where clawc cannot write), record SEQ must also still \
+                be in the chain with that hash: a chain rewritten or cut short up to there fails even when every link \
+                holds. Reads an existing ledger and never creates one. Exit 0 intact, 1 broken or no ledger.
+                """)
 
         @OptionGroup var ledgerOptions: LedgerOptions
+        @Option(name: .long, help: ArgumentHelp("An earlier head, as `clawc audit head` printed it with a colon for the space.", valueName: "SEQ:HASH"))
+        var expectHead: String?
 
-        func run() throws {
-            let ledger = try ledgerOptions.open()
+        func validate() throws {
+            if let expectHead, AuditChain.parseHead(expectHead) == nil {
+                throw ValidationError("--expect-head must be SEQ:HASH, a record number and 64 lowercase hex digits, such as 12:\(AuditChain.genesis.prefix(8))…")
+            }
+        }
+
+        func run() async throws {
+            let ledger = try ledgerOptions.open(create: false)
             do {
-                switch try ledger.verifyAuditNow() {
+                switch try await ledger.verifyAudit(expecting: expectHead.flatMap(AuditChain.parseHead)) {
                 case .intact(let records):
-                    Console.error("clawc: audit log intact: \(records) record(s)\n")
+                    Console.error("clawc: audit log intact: \(records) record(s)\(expectHead.map { ", including the expected head \($0)" } ?? "")\n")
                 case let .broken(seq, reason):
-                    Console.error("clawc: error: audit record \(seq) is broken: \(reason) [audit-broken]\nhelp: the ledger was edited outside clawc after that point\n")
+                    // A failed anchor means an edit at or before the anchor; a failed link or hash, one from there on.
+                    let help = expectHead != nil && reason.contains("expected head")
+                        ? "the chain was rewritten or cut short at or before that record since the head was taken; restore the ledger from a backup"
+                        : "the ledger was edited outside clawc after that point"
+                    Console.error("clawc: error: audit record \(seq) is broken: \(reason) [audit-broken]\nhelp: \(help)\n")
                     throw ExitCode(1)
                 }
-            } catch let refusal as Ledger.Refusal {
-                Console.error("clawc: error: \(refusal.description) [\(refusal.code)]\n")
+            } catch let refusal as LedgerRefusal {
+                Console.refusal(refusal)
                 throw ExitCode(1)
             }
         }
+    }
+
+    struct Head: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "head",
+            abstract: "Print the audit chain's head: `SEQ HASH`.",
+            discussion: """
+                Prints the last record's sequence number and hash on stdout, one line; an empty chain prints `0` and \
+                the genesis hash (64 zeros). Keep the line where clawc cannot write (another machine, a ticket), and \
+                later check the ledger against it with `clawc audit verify --expect-head SEQ:HASH`. Does not verify \
+                the chain. Reads an existing ledger and never creates one. Exit 0 printed, 1 no ledger or unreadable.
+                """)
+
+        @OptionGroup var ledgerOptions: LedgerOptions
+
+        func run() async throws {
+            let ledger = try ledgerOptions.open(create: false)
+            do {
+                Console.output(AuditChain.format(head: try await ledger.auditHead()) + "\n")
+            } catch {
+                Console.refusal(error)
+                throw ExitCode(1)
+            }
+        }
+    }
+}
+
+extension Console {
+    /// A ledger refusal as a diagnostic with what to do about it.
+    static func refusal(_ refusal: LedgerRefusal) {
+        error("clawc: error: \(refusal.description) [\(refusal.code)]\nhelp: \(refusal.help)\n")
     }
 }
 

@@ -41,7 +41,8 @@ import Testing
         func entry(task: String) async throws(Ledger.Refusal) -> Ledger.Entry? { rows[task] }
         func entries(in states: Set<Ledger.State>) async throws(Ledger.Refusal) -> [Ledger.Entry] { rows.values.filter { states.contains($0.state) } }
         func audit(_ event: String, task: String?, detail: [String: String], now: Date) async throws(Ledger.Refusal) { events.append(event) }
-        func verifyAudit() async throws(Ledger.Refusal) -> Ledger.AuditVerdict { .intact(records: events.count) }
+        func verifyAudit(expecting head: (seq: Int64, hash: String)?) async throws(Ledger.Refusal) -> Ledger.AuditVerdict { .intact(records: events.count) }
+        func auditHead() async throws(Ledger.Refusal) -> (seq: Int64, hash: String)? { (Int64(events.count), "") }
     }
 
     /// A backend whose every step can be told to fail; it counts its STS calls.

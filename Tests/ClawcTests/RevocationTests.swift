@@ -70,11 +70,11 @@ extension PeerSuites {
         return try runClawc(arguments + ["--ledger", ledger], environment: environment)
     }
 
-    @Test func aTaskGetsOneCredentialAndItsIDLandsInTheTrustPolicy() throws {
+    @Test func aTaskGetsOneCredentialAndItsIDLandsInTheTrustPolicy() async throws {
         let first = try issue(task: "inv-1")
         #expect(first.status == 0, "\(first.stderr)")
         #expect(try trustedTaskIDs() == ["inv-1"])
-        #expect(try Ledger(path: ledger).entryNow(task: "inv-1")?.state == .sealed)
+        #expect(try await Ledger(path: ledger).entry(task: "inv-1")?.state == .sealed)
 
         // Again, with a fresh token: refused by the ledger before STS (which is unreachable here).
         let second = try issue(task: "inv-1", sts: "http://127.0.0.1:1")
@@ -142,22 +142,22 @@ extension PeerSuites {
         }
         #expect(runs.allSatisfy { $0.status == 0 }, "\(runs.filter { $0.status != 0 }.map(\.stderr).prefix(3))")
         #expect(try trustedTaskIDs() == Set((0..<50).map { "many-\($0)" }))
-        #expect(try Ledger(path: ledger).entriesNow(in: [.sealed]).count == 50)
+        #expect(try await Ledger(path: ledger).entries(in: [.sealed]).count == 50)
     }
 
     @Test(arguments: ["status=500&code=ServiceFailure", "status=500&code=ServiceFailure&delay=8"])
-    func anIAMFailureAfterSTSLeavesTheRowPendingForSweep(fault: String) throws {
+    func anIAMFailureAfterSTSLeavesTheRowPendingForSweep(fault: String) async throws {
         let failing = peers.issuer.appendingPathComponent("sts-error").absoluteString + "?" + fault
         let run = try issue(task: "fault-1", iam: failing)
         #expect(run.status == 0, "the credential is returned: \(run.stderr)")
         #expect(!run.stdout.isEmpty)
         #expect(run.stderr.contains("clawc: warning: revocation pending"), "\(run.stderr)")
-        #expect(try Ledger(path: ledger).entryNow(task: "fault-1")?.state == .pending)
+        #expect(try await Ledger(path: ledger).entry(task: "fault-1")?.state == .pending)
         #expect(try trustedTaskIDs().isEmpty)
 
         let sweep = try clawc(["sweep"])
         #expect(sweep.status == 0, "\(sweep.stderr)")
-        #expect(try Ledger(path: ledger).entryNow(task: "fault-1")?.state == .sealed)
+        #expect(try await Ledger(path: ledger).entry(task: "fault-1")?.state == .sealed)
         #expect(try trustedTaskIDs() == ["fault-1"])
         // Twice is harmless.
         #expect(try clawc(["sweep"]).status == 0)
@@ -175,24 +175,24 @@ extension PeerSuites {
 
     /// Review finding: a 5xx, a reset or a malformed 200 from STS marked the row `failed`, so the next run issued a
     /// second credential. An outcome clawc did not see stays `issuing`: refused again, and revocable.
-    @Test func anUnknownSTSOutcomeStaysIssuingAndCanBeRevoked() throws {
+    @Test func anUnknownSTSOutcomeStaysIssuingAndCanBeRevoked() async throws {
         let failing = peers.issuer.appendingPathComponent("sts-error").absoluteString + "?status=500&code=InternalFailure"
         let run = try issue(task: "unknown-1", sts: failing)
         #expect(run.status == 3, "\(run.stderr)")
         #expect(run.stderr.contains("stays `issuing`"), "\(run.stderr)")
-        #expect(try Ledger(path: ledger).entryNow(task: "unknown-1")?.state == .issuing)
+        #expect(try await Ledger(path: ledger).entry(task: "unknown-1")?.state == .issuing)
         let again = try issue(task: "unknown-1")
         #expect(again.status == 1 && again.stderr.contains("[already-issued]"), "\(again.stderr)")
 
         let revoke = try clawc(["revoke", "--task", "unknown-1"])
         #expect(revoke.status == 0, "\(revoke.stderr)")
         #expect(try sessionDenials().contains("@unknown-1"))
-        #expect(try Ledger(path: ledger).entryNow(task: "unknown-1")?.state == .revoked)
+        #expect(try await Ledger(path: ledger).entry(task: "unknown-1")?.state == .revoked)
     }
 
     /// Review finding: `sweep` only reported stale `issuing` rows, after 600 s. Now it denies the task in the trust
     /// policy and cuts its known session.
-    @Test func sweepDeniesAndCutsStaleIssuingRows() throws {
+    @Test func sweepDeniesAndCutsStaleIssuingRows() async throws {
         let failing = peers.issuer.appendingPathComponent("sts-error").absoluteString + "?status=500&code=InternalFailure"
         #expect(try issue(task: "unknown-2", sts: failing).status == 3)
         let sweep = try clawc(["sweep", "--stale-after", "0"])
@@ -200,33 +200,33 @@ extension PeerSuites {
         #expect(sweep.stderr.contains("outcome unknown"), "\(sweep.stderr)")
         #expect(try trustedTaskIDs().contains("unknown-2"))
         #expect(try sessionDenials().contains("@unknown-2"))
-        #expect(try Ledger(path: ledger).entryNow(task: "unknown-2")?.state == .revoked)
+        #expect(try await Ledger(path: ledger).entry(task: "unknown-2")?.state == .revoked)
     }
 
-    @Test func aFullTrustPolicyLeavesTheRowPending() throws {
+    @Test func aFullTrustPolicyLeavesTheRowPending() async throws {
         let run = try issue(task: "full-1", extra: ["--trust-policy-limit", "300"])
         #expect(run.status == 0)
         #expect(run.stderr.contains("over its limit of 300"), "\(run.stderr)")
-        #expect(try Ledger(path: ledger).entryNow(task: "full-1")?.state == .pending)
+        #expect(try await Ledger(path: ledger).entry(task: "full-1")?.state == .pending)
     }
 
-    @Test func sweepPrunesEntriesWhoseSessionAndTokenExpired() throws {
+    @Test func sweepPrunesEntriesWhoseSessionAndTokenExpired() async throws {
         #expect(try issue(task: "live-1").status == 0)
         let store = try Ledger(path: ledger)
         let old = Ledger.Entry(taskID: "old-1", purpose: "inventory-query", subject: "s", jwtID: nil, policySHA256: "x", sessionName: "s@old-1",
                                roleARN: roleARN, via: .webIdentity, tokenExpiresAt: Date(timeIntervalSinceNow: -7200), now: Date(timeIntervalSinceNow: -7200))
-        try store.beginNow(old)
-        try store.issued(task: "old-1", accessKeyID: "ASIAOLD", sessionID: nil, expiresAt: Date(timeIntervalSinceNow: -3600), state: .pending)
+        try await store.begin(old)
+        try await store.recordIssued(task: "old-1", accessKeyID: "ASIAOLD", sessionID: nil, expiresAt: Date(timeIntervalSinceNow: -3600), state: .pending)
         #expect(try clawc(["sweep"]).status == 0)
         #expect(try trustedTaskIDs() == ["live-1", "old-1"], "the first sweep completes old-1's pending revocation")
         #expect(try clawc(["sweep"]).status == 0)
         #expect(try trustedTaskIDs() == ["live-1"], "old-1's session and token expired: pruned")
-        #expect(try store.entryNow(task: "old-1")?.state == .retired)
+        #expect(try await store.entry(task: "old-1")?.state == .retired)
         // The ledger still refuses the task.
         #expect(try issue(task: "old-1", sts: "http://127.0.0.1:1").stderr.contains("[already-issued]"))
     }
 
-    @Test func revokeCutsALiveSessionByUserID() throws {
+    @Test func revokeCutsALiveSessionByUserID() async throws {
         #expect(try issue(task: "cut-1").status == 0)
         let run = try clawc(["revoke", "--task", "cut-1"])
         #expect(run.status == 0, "\(run.stderr)")
@@ -235,7 +235,7 @@ extension PeerSuites {
             print(doc if isinstance(doc, str) else json.dumps(doc))
             """, [roleName])
         #expect(document.contains("aws:userid") && document.contains("@cut-1"), "\(document)")
-        #expect(try Ledger(path: ledger).entryNow(task: "cut-1")?.state == .revoked)
+        #expect(try await Ledger(path: ledger).entry(task: "cut-1")?.state == .revoked)
     }
 
     @Test func revokeBeforeDeniesOlderSessions() throws {
@@ -266,12 +266,14 @@ extension PeerSuites {
         #expect(broken.stderr.contains("audit record 4 is broken"), "\(broken.stderr)")
     }
 
+    /// No --ledger, no CLAWC_LEDGER, and no HOME or XDG_STATE_HOME for the default location: nothing is issued.
+    /// (Empty values count as unset; with HOME set, the default location is used, see `LedgerStoreTests`.)
     @Test func withoutALedgerNothingIsIssued() throws {
         let tokenURL = dir.appendingPathComponent("token")
         try peers.mint().write(to: tokenURL, atomically: true, encoding: .utf8)
         let run = try runClawc(["issue", "--rules", "rules", "--task", try taskFile("no-ledger"), "--token-file", tokenURL.path,
                                 "--role-arn", roleARN, "--issuer", peers.issuer.absoluteString],
-                               environment: ["AWS_ENDPOINT_URL_STS": "http://127.0.0.1:1"])
+                               environment: ["AWS_ENDPOINT_URL_STS": "http://127.0.0.1:1", "CLAWC_LEDGER": "", "HOME": "", "XDG_STATE_HOME": ""])
         #expect(run.status == 1)
         #expect(run.stderr.contains("[missing-ledger]"))
     }

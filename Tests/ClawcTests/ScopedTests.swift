@@ -41,12 +41,12 @@ extension PeerSuites {
 
     /// `revoke --task` on a scoped task: refused with what it would cost, or, with `--cut-caller-session`, the
     /// caller's session denied by `aws:userid` in moto's IAM and every task cut from that session marked revoked.
-    @Test func revokingAScopedTaskCutsTheCallersSessionOnlyWhenAsked() throws {
+    @Test func revokingAScopedTaskCutsTheCallersSessionOnlyWhenAsked() async throws {
         let roleName = "orch-\(UUID().uuidString.prefix(8))"
         let orchestrator = try peer.session(arn: "arn:aws:sts::123456789012:assumed-role/\(roleName)/orch-1")
         #expect(try issue(try taskFile("rv-1"), caller: orchestrator).status == 0)
         #expect(try issue(try taskFile("rv-2"), caller: orchestrator).status == 0)
-        #expect(try Ledger(path: ledger).entryNow(task: "rv-1")?.state == .issued, "a scoped row is never `sealed`: no trust policy was edited")
+        #expect(try await Ledger(path: ledger).entry(task: "rv-1")?.state == .issued, "a scoped row is never `sealed`: no trust policy was edited")
 
         let iam = try Peers.get()
         _ = try RevocationTests.boto(iam, """
@@ -57,7 +57,7 @@ extension PeerSuites {
         let refused = try runClawc(["revoke", "--task", "rv-1", "--ledger", ledger], environment: environment)
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("[scoped-revocation]") && refused.stderr.contains("--cut-caller-session"), "\(refused.stderr)")
-        #expect(try Ledger(path: ledger).entryNow(task: "rv-1")?.state == .issued)
+        #expect(try await Ledger(path: ledger).entry(task: "rv-1")?.state == .issued)
 
         let cut = try runClawc(["revoke", "--task", "rv-1", "--cut-caller-session", "--ledger", ledger], environment: environment)
         #expect(cut.status == 0, "\(cut.stderr)")
@@ -67,10 +67,10 @@ extension PeerSuites {
             print(doc if isinstance(doc, str) else json.dumps(doc))
             """, [roleName])
         #expect(document.contains("aws:userid") && document.contains(":orch-1"), "\(document)")
-        #expect(try Ledger(path: ledger).entryNow(task: "rv-2")?.state == .revoked)
+        #expect(try await Ledger(path: ledger).entry(task: "rv-2")?.state == .revoked)
     }
 
-    @Test func aTwoMinuteCredentialForANinetySecondTask() throws {
+    @Test func aTwoMinuteCredentialForANinetySecondTask() async throws {
         let orchestrator = try peer.session()
         let run = try issue(try taskFile("short-1"), caller: orchestrator, extra: ["--subject", "system:serviceaccount:agents:inv-bot", "--explain"])
         #expect(run.status == 0, "\(run.stderr)")
@@ -84,13 +84,13 @@ extension PeerSuites {
         let description = try #require(params["ScopedSessionDescription"] as? String)
         #expect(description == "clawc purpose=inventory-query task=short-1 subject=system:serviceaccount:agents:inv-bot")
         #expect((params["Policy"] as? String)?.contains("ec2:DescribeInstances") == true)
-        #expect(try Ledger(path: ledger).entryNow(task: "short-1")?.via == .scoped)
+        #expect(try await Ledger(path: ledger).entry(task: "short-1")?.via == .scoped)
         #expect(!run.stderr.contains(credentials["SecretAccessKey"] ?? "-"))
     }
 
     /// orchestrator → agent → sub-agent → sub-sub-agent: three scope-down layers, each inside its parent; a fourth
     /// is refused before STS is called.
-    @Test func aThreeLevelChainAndNoFourth() throws {
+    @Test func aThreeLevelChainAndNoFourth() async throws {
         let orchestrator = try peer.session()
         let agent = try credentials(try issue(try taskFile("chain-1", estimate: "20m"), caller: orchestrator))
         let sub = try credentials(try issue(try taskFile("chain-2", estimate: "10m"), caller: agent, extra: ["--parent-task", "chain-1"]))
@@ -98,7 +98,7 @@ extension PeerSuites {
         #expect(third.status == 0, "\(third.stderr)")
         let subSub = try credentials(third)
         let entries = try Ledger(path: ledger)
-        #expect(try entries.entryNow(task: "chain-3")?.layers == 3)
+        #expect(try await entries.entry(task: "chain-3")?.layers == 3)
         let before = try peer.calls().count
         let fourth = try issue(try taskFile("chain-4", estimate: "1m"), caller: subSub, extra: ["--parent-task", "chain-3"])
         #expect(fourth.status == 1)
@@ -133,7 +133,7 @@ extension PeerSuites {
         #expect(try peer.calls().count == before)
     }
 
-    @Test func neverPastTheCallersLifetime() throws {
+    @Test func neverPastTheCallersLifetime() async throws {
         // Known expiration: checked before calling.
         let short = try peer.session(expiresIn: 45)
         let run = try issue(try taskFile("life-1"), caller: short, expiration: AWSDate.format(Date(timeIntervalSinceNow: 45)))
@@ -149,7 +149,7 @@ extension PeerSuites {
         #expect(mapped.status == 1)
         #expect(mapped.stderr.contains("STS InsufficientSessionLifetime"), "\(mapped.stderr)")
         #expect(mapped.stderr.contains("help: the scoped credential would outlive the caller's session"))
-        #expect(try Ledger(path: ledger).entryNow(task: "life-3")?.state == .failed)
+        #expect(try await Ledger(path: ledger).entry(task: "life-3")?.state == .failed)
     }
 
     @Test func oneTaskOneScopedCredential() throws {

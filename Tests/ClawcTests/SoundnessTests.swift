@@ -272,7 +272,7 @@ import Testing
                 }
             }
         }
-        #expect(try ledger.entryNow(task: "t-42") == nil, "a ledger row was written for an unproven policy")
+        #expect(try await ledger.entry(task: "t-42") == nil, "a ledger row was written for an unproven policy")
     }
 
     /// `check --update` never writes a policy that failed its proof, and `check` names a reviewed policy that

@@ -1,0 +1,277 @@
+import ClawcRuntime
+import Foundation
+import Testing
+
+/// The SQLite ledger beyond the conformance suite: bounded waits for another process's lock, many connections on
+/// one new file, the default location and its modes, and `clawc audit` on the command line.
+@Suite struct LedgerStoreTests {
+    let dir: URL
+    let path: String
+
+    init() throws {
+        dir = try temporaryDirectory()
+        path = dir.appendingPathComponent("ledger.sqlite").path
+    }
+
+    static func mode(_ path: String) throws -> Int {
+        try #require(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
+    }
+
+    // MARK: locks held by others
+
+    /// Another process holds the write lock and keeps it: `begin` gives up after the 10 s bound with `ledger-error`,
+    /// saying who is in the way, instead of waiting for minutes.
+    @Test func aWriteLockHeldByAnotherProcessFailsWithinTheBound() async throws {
+        let ledger = try Ledger(path: path)
+        try await ledger.begin(ledgerEntry("before"))
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        holder.arguments = ["python3", "-c", """
+            import sqlite3, sys, time
+            db = sqlite3.connect(sys.argv[1], isolation_level=None)
+            db.execute("BEGIN IMMEDIATE")
+            print("held", flush=True)
+            time.sleep(30)
+            """, path]
+        let out = Pipe()
+        holder.standardOutput = out
+        try holder.run()
+        defer {
+            // SIGKILL: a SIGTERM the test runner ignores would be ignored by the child too.
+            kill(holder.processIdentifier, SIGKILL)
+            holder.waitUntilExit()
+        }
+        #expect(String(decoding: out.fileHandleForReading.availableData, as: UTF8.self).hasPrefix("held"))
+
+        let clock = ContinuousClock()
+        let start = clock.now
+        var refusal: LedgerRefusal?
+        do {
+            try await ledger.begin(ledgerEntry("blocked"))
+        } catch {
+            refusal = error
+        }
+        let elapsed = clock.now - start
+        print("ledger: begin against a held write lock gave up after \(elapsed)")
+        #expect(refusal?.code == "ledger-error")
+        #expect(refusal?.description.contains("another process holds the write lock of the ledger") == true, "\(String(describing: refusal))")
+        #expect(refusal?.description.contains("within 10 s") == true, "\(String(describing: refusal))")
+        // Never before the bound; the upper limit is loose because other suites running at the same time block
+        // threads of the test runner's small pool (they wait for child processes), which delays a sleeping task's
+        // wake-up. Alone this takes 10.0 s and a few milliseconds.
+        #expect(elapsed >= .seconds(10) && elapsed < .seconds(60), "\(elapsed)")
+        #expect(try await ledger.entry(task: "blocked") == nil)
+    }
+
+    /// A lock released while `begin` waits is taken: the wait is a retry, not an immediate failure.
+    @Test func aWriteLockReleasedInTimeIsWaitedFor() async throws {
+        let ledger = try Ledger(path: path)
+        try await ledger.begin(ledgerEntry("before"))
+        let raw = try RawSQLite(path)
+        try raw.execute("BEGIN IMMEDIATE")
+        // Released from a thread of its own: the test runner's small task pool may be busy with other suites.
+        let released = DispatchSemaphore(value: 0)
+        let release = Thread {
+            Thread.sleep(forTimeInterval: 1)
+            try? raw.execute("COMMIT")
+            released.signal()
+        }
+        release.start()
+        let clock = ContinuousClock()
+        let start = clock.now
+        try await ledger.begin(ledgerEntry("after"))
+        let elapsed = clock.now - start
+        released.wait()
+        #expect(elapsed >= .seconds(0.9), "it waited for the commit: \(elapsed)")
+        #expect(try await ledger.entry(task: "after")?.state == .issuing)
+    }
+
+    /// Eight connections (as eight processes would) on one new file, 200 begins between them: setup races and
+    /// lock waits are all absorbed, nothing fails.
+    @Test func eightConnectionsOnOneNewLedger() async throws {
+        let ledgers = try (0..<8).map { _ in try Ledger(path: path) }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let failures = await withTaskGroup(of: LedgerRefusal?.self) { group in
+            for index in 0..<200 {
+                let ledger = ledgers[index % ledgers.count]
+                group.addTask { await outcome(of: ledgerEntry("task-\(index)"), on: ledger) }
+            }
+            return await group.reduce(into: [LedgerRefusal]()) { if let failure = $1 { $0.append(failure) } }
+        }
+        print("ledger: 200 begins over 8 connections to one new file took \(clock.now - start)")
+        #expect(failures.isEmpty, "\(failures.prefix(3))")
+        #expect(try await ledgers[0].entries(in: [.issuing]).count == 200)
+        #expect(try await ledgers[3].verifyAudit() == .intact(records: 200))
+    }
+
+    @Test func aNewLedgerFileIsOwnerOnly() async throws {
+        let ledger = try Ledger(path: path)
+        _ = try await ledger.auditHead()
+        #expect(try Self.mode(path) == 0o600)
+    }
+
+    @Test func openingForAuditCreatesNothing() throws {
+        let missing = dir.appendingPathComponent("missing.sqlite").path
+        #expect(throws: LedgerRefusal.storage("there is no ledger at `\(missing)`")) { try Ledger(path: missing, create: false) }
+        #expect(!FileManager.default.fileExists(atPath: missing))
+        // A file that is not a ledger is refused, and left as it was.
+        try Data().write(to: URL(fileURLWithPath: missing))
+        #expect(throws: LedgerRefusal.storage("`\(missing)` is not a clawc ledger: it has no issuance and audit tables")) {
+            try Ledger(path: missing, create: false)
+        }
+        #expect(try FileManager.default.attributesOfItem(atPath: missing)[.size] as? Int == 0)
+    }
+
+    // MARK: the trust-policy lock
+
+    @Test func theFileLockGivesUpAfterItsBound() async throws {
+        let lock = dir.appendingPathComponent("iam.lock").path
+        let clock = ContinuousClock()
+        try await FileLock.withLock(lock) {
+            let start = clock.now
+            do {
+                _ = try await FileLock.withLock(lock, timeout: .seconds(1)) { Issue.record("took a lock held by another descriptor") }
+                Issue.record("no failure")
+            } catch let failure as RevocationFailure {
+                #expect(failure.code == "lock-error")
+                #expect(failure.message.contains("another process has held the lock"), "\(failure.message)")
+            }
+            let elapsed = clock.now - start
+            // Never before the bound; the upper limit only guards against an endless wait (see above).
+            #expect(elapsed >= .seconds(1) && elapsed < .seconds(60), "\(elapsed)")
+        }
+        // Released: taken at the first try.
+        try await FileLock.withLock(lock, timeout: .zero) {}
+    }
+
+    @Test func theFileLockIsTakenWhenReleased() async throws {
+        let lock = dir.appendingPathComponent("iam.lock").path
+        let holding = Task {
+            try await FileLock.withLock(lock) { try await Task.sleep(for: .milliseconds(500)) }
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        let clock = ContinuousClock()
+        let start = clock.now
+        try await FileLock.withLock(lock, timeout: .seconds(5)) {}
+        #expect(clock.now - start >= .seconds(0.3))
+        try await holding.value
+    }
+
+    // MARK: where the ledger is
+
+    @Test func theLocationComesFromTheFlagTheEnvironmentOrTheDefault() throws {
+        let env = ["CLAWC_LEDGER": "/srv/env.sqlite", "XDG_STATE_HOME": "/state", "HOME": "/home/u"]
+        #expect(try LedgerLocation.resolve(flag: "/srv/flag.sqlite", environment: env) == LedgerLocation(path: "/srv/flag.sqlite", source: .flag))
+        #expect(try LedgerLocation.resolve(flag: nil, environment: env) == LedgerLocation(path: "/srv/env.sqlite", source: .environment))
+        #expect(try LedgerLocation.resolve(flag: nil, environment: ["XDG_STATE_HOME": "/state/", "HOME": "/home/u"])
+            == LedgerLocation(path: "/state/clawc/ledger.sqlite", source: .stateHome))
+        #expect(try LedgerLocation.resolve(flag: nil, environment: ["HOME": "/home/u"])
+            == LedgerLocation(path: "/home/u/.local/state/clawc/ledger.sqlite", source: .home))
+        // Empty counts as unset; a relative XDG_STATE_HOME is ignored, as the XDG specification says.
+        #expect(try LedgerLocation.resolve(flag: nil, environment: ["CLAWC_LEDGER": "", "XDG_STATE_HOME": "state", "HOME": "/home/u"]).source == .home)
+        #expect(try LedgerLocation.resolve(flag: nil, environment: ["HOME": "/home/u"]).explanation.contains("/home/u/.local/state/clawc/ledger.sqlite"))
+        #expect(throws: LedgerLocation.Failure.self) { try LedgerLocation.resolve(flag: "", environment: env) }
+        do {
+            _ = try LedgerLocation.resolve(flag: nil, environment: ["HOME": "", "XDG_STATE_HOME": ""])
+            Issue.record("resolved a location from nothing")
+        } catch {
+            #expect(error.code == "missing-ledger")
+        }
+    }
+
+    @Test(arguments: ["postgres://clawc:s3cret@db.example.com/ledger", "postgresql://clawc:s3cret@db/ledger?sslmode=require", "POSTGRES://clawc:s3cret@db/x"])
+    func postgresLedgersAreRefusedForNow(url: String) throws {
+        for (flag, env) in [(url, [String: String]()), (nil, ["CLAWC_LEDGER": url])] {
+            do {
+                _ = try LedgerLocation.resolve(flag: flag, environment: env)
+                Issue.record("accepted \(url)")
+            } catch {
+                #expect(error.code == "ledger-error")
+                #expect(error.message.contains("PostgreSQL ledgers are not supported yet"), "\(error.message)")
+                #expect(!error.message.contains("s3cret"), "a URL's password is never echoed")
+            }
+        }
+        #expect(throws: LedgerLocation.Failure.self) { try LedgerLocation.resolve(flag: "mysql://u:p@h/d", environment: [:]) }
+    }
+
+    /// Through the binary, with HOME (or XDG_STATE_HOME) in a scratch folder: the default is used, and created
+    /// folder 0700, file 0600. `sweep` with nothing to sweep makes no IAM call (the endpoint is a closed port).
+    @Test(arguments: [false, true])
+    func theDefaultLocationIsCreatedOwnerOnly(viaStateHome: Bool) throws {
+        let home = dir.appendingPathComponent("home").path
+        let state = dir.appendingPathComponent("state").path
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        let environment = [
+            "HOME": home, "XDG_STATE_HOME": viaStateHome ? state : "", "CLAWC_LEDGER": "",
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL_IAM": "http://127.0.0.1:9",
+        ]
+        let folder = viaStateHome ? state + "/clawc" : home + "/.local/state/clawc"
+        let run = try runClawc(["sweep"], environment: environment)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(try Self.mode(folder) == 0o700)
+        #expect(try Self.mode(folder + "/ledger.sqlite") == 0o600)
+        if !viaStateHome {
+            #expect(try Self.mode(home + "/.local") == 0o700)
+            #expect(try Self.mode(home + "/.local/state") == 0o700)
+        }
+        let head = try runClawc(["audit", "head"], environment: environment)
+        #expect(head.status == 0, "\(head.stderr)")
+        #expect(head.stdout == "0 \(AuditChain.genesis)\n")
+    }
+
+    // MARK: `clawc audit`
+
+    @Test func auditHeadPrintsSeqAndHash() async throws {
+        let ledger = try Ledger(path: path)
+        #expect(try runClawc(["audit", "head", "--ledger", path]).stdout == "0 " + String(repeating: "0", count: 64) + "\n", "a new, empty ledger")
+        try await ledger.begin(ledgerEntry("t-1"))
+        try await ledger.transition(task: "t-1", to: .failed, event: "failed", detail: [:])
+        try await ledger.audit("revoked-before", detail: ["before": "now"])
+        let head = try #require(try await ledger.auditHead())
+        let run = try runClawc(["audit", "head", "--ledger", path])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout == "3 \(head.hash)\n")
+        #expect(run.stdout.range(of: #"^3 [0-9a-f]{64}\n$"#, options: .regularExpression) != nil)
+        #expect(run.stderr.isEmpty)
+
+        // The printed head is the anchor `audit verify --expect-head` checks against.
+        let anchor = run.stdout.dropLast().replacingOccurrences(of: " ", with: ":")
+        let verified = try runClawc(["audit", "verify", "--ledger", path, "--expect-head", anchor])
+        #expect(verified.status == 0, "\(verified.stderr)")
+        // Cut the last record off: every remaining link holds, but the anchor is gone.
+        try RawSQLite(path).execute("DELETE FROM audit WHERE seq = 3")
+        #expect(try runClawc(["audit", "verify", "--ledger", path]).status == 0)
+        let cut = try runClawc(["audit", "verify", "--ledger", path, "--expect-head", anchor])
+        #expect(cut.status == 1)
+        #expect(cut.stderr.contains("audit record 3 is broken: the chain ends at record 2, before the expected head"), "\(cut.stderr)")
+        let malformed = try runClawc(["audit", "verify", "--ledger", path, "--expect-head", "3 \(head.hash)"])
+        #expect(malformed.status == 2, "\(malformed.stderr)")
+    }
+
+    @Test(arguments: [["audit", "verify"], ["audit", "head"]])
+    func auditOnAMissingLedgerIsAnErrorAndCreatesNothing(command: [String]) throws {
+        let missing = dir.appendingPathComponent("nowhere/ledger.sqlite").path
+        let run = try runClawc(command + ["--ledger", missing])
+        #expect(run.status == 1)
+        #expect(run.stdout.isEmpty)
+        #expect(run.stderr.contains("there is no ledger at `\(missing)`") && run.stderr.contains("[ledger-error]"), "\(run.stderr)")
+        #expect(run.stderr.contains("help: "))
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("nowhere").path))
+
+        // The default location, too: no folder appears under HOME.
+        let home = dir.appendingPathComponent("home").path
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        let byDefault = try runClawc(command, environment: ["HOME": home, "XDG_STATE_HOME": "", "CLAWC_LEDGER": ""])
+        #expect(byDefault.status == 1)
+        #expect(byDefault.stderr.contains("(the default location)"), "\(byDefault.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: home).isEmpty)
+    }
+
+    @Test func aPostgresLedgerIsRefusedOnTheCommandLine() throws {
+        let run = try runClawc(["audit", "head", "--ledger", "postgres://clawc:s3cret@127.0.0.1:9/ledger"])
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("PostgreSQL ledgers are not supported yet") && run.stderr.contains("[ledger-error]"), "\(run.stderr)")
+        #expect(!run.stderr.contains("s3cret"))
+    }
+}
