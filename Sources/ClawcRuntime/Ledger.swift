@@ -206,6 +206,7 @@ public actor Ledger: LedgerStore {
             CREATE TABLE IF NOT EXISTS audit (
                 seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, event TEXT NOT NULL, task_id TEXT,
                 detail TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
+            CREATE INDEX IF NOT EXISTS audit_task ON audit (task_id, event);
             """)
     }
 
@@ -217,6 +218,9 @@ public actor Ledger: LedgerStore {
         if let existing = try row(task: entry.taskID, in: database) {
             guard existing.state == .failed else { throw Refusal.taskAlreadyIssued(entry.taskID, existing.state) }
             try database.query("DELETE FROM issuance WHERE task_id = ?", [.text(entry.taskID)])
+        } else if !(try database.query("SELECT 1 FROM audit WHERE task_id = ? AND event = 'issuing' LIMIT 1", [.text(entry.taskID)]).isEmpty) {
+            // A row deleted behind clawc's back must not re-enable the task: the audit log remembers it.
+            throw Refusal.taskInAuditOnly(entry.taskID)
         }
         if let jti = entry.jwtID, !(try database.query("SELECT 1 FROM issuance WHERE jti = ?", [.text(jti)]).isEmpty) {
             throw Refusal.tokenAlreadyUsed(jti)
@@ -329,7 +333,19 @@ public actor Ledger: LedgerStore {
                 seq: row["seq"]?.int ?? -1, at: row["at"]?.int ?? 0, event: row["event"]?.text ?? "", taskID: row["task_id"]?.text,
                 detail: row["detail"]?.text ?? "", prev: row["prev"]?.text ?? "", hash: row["hash"]?.text ?? ""))
         }
-        return verifier.finish()
+        let verdict = verifier.finish()
+        guard case .intact = verdict else { return verdict }
+        // The rows against the chain: every task the chain says was issued still has its row (a deleted row
+        // would let the task be issued again), and every row has the record of its issuance.
+        let audited = Set(try database.query("SELECT DISTINCT task_id FROM audit WHERE event = 'issuing'").compactMap { $0["task_id"]?.text })
+        let rows = Set(try database.query("SELECT task_id FROM issuance").compactMap { $0["task_id"]?.text })
+        if let gone = audited.subtracting(rows).sorted().first {
+            return .broken(seq: 0, reason: "the issuance row of task `\(gone)` is gone although the chain records its issuance")
+        }
+        if let unrecorded = rows.subtracting(audited).sorted().first {
+            return .broken(seq: 0, reason: "task `\(unrecorded)` has an issuance row but no `issuing` record in the chain")
+        }
+        return verdict
     }
 
     // MARK: synchronous shims for the issuers until they await the store

@@ -111,6 +111,8 @@ public struct LedgerEntry: Sendable, Equatable {
 /// Why the ledger refused a task, or could not be used.
 public enum LedgerRefusal: Error, Sendable, Equatable, CustomStringConvertible {
     case taskAlreadyIssued(String, LedgerState)
+    /// The audit log records an issuance of the task but its row is gone: the ledger was edited outside clawc.
+    case taskInAuditOnly(String)
     case tokenAlreadyUsed(String)
     /// The storage failed or could not be reached in time; nothing was written.
     case storage(String)
@@ -118,6 +120,8 @@ public enum LedgerRefusal: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .taskAlreadyIssued(task, state): "task `\(task)` already has a credential (ledger state: \(state.rawValue)); one task gets one credential"
+        case .taskInAuditOnly(let task):
+            "the audit log records an issuance of task `\(task)`, but its ledger row is gone (the ledger was edited outside clawc); one task gets one credential"
         case .tokenAlreadyUsed(let jti): "token `\(jti)` was already used for another issuance"
         case .storage(let why): "the ledger cannot be used: \(why)"
         }
@@ -125,7 +129,7 @@ public enum LedgerRefusal: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var code: String {
         switch self {
-        case .taskAlreadyIssued: "already-issued"
+        case .taskAlreadyIssued, .taskInAuditOnly: "already-issued"
         case .tokenAlreadyUsed: "token-reused"
         case .storage: "ledger-error"
         }
@@ -135,6 +139,7 @@ public enum LedgerRefusal: Error, Sendable, Equatable, CustomStringConvertible {
     public var help: String {
         switch self {
         case .taskAlreadyIssued: "ask the orchestrator for a new task ID; clawc never issues a credential twice for one task"
+        case .taskInAuditOnly: "run `clawc audit verify` and find out who edited the ledger; ask the orchestrator for a new task ID"
         case .tokenAlreadyUsed: "get a fresh workload token; each token is good for one issuance"
         case .storage:
             "check the ledger location (--ledger, CLAWC_LEDGER, or the default under $XDG_STATE_HOME or ~/.local/state) and its permissions; "

@@ -192,7 +192,9 @@ struct AuditCommand: AsyncParsableCommand {
                     let help = expectHead != nil && reason.contains("expected head")
                         ? "the chain was rewritten or cut short at or before that record since the head was taken; restore the ledger from a backup"
                         : "the ledger was edited outside clawc after that point"
-                    Console.error("clawc: error: audit record \(seq) is broken: \(reason) [audit-broken]\nhelp: \(help)\n")
+                    // seq 0: the chain holds, but the issuance rows disagree with it.
+                    let what = seq == 0 ? "the ledger disagrees with its audit log" : "audit record \(seq) is broken"
+                    Console.error("clawc: error: \(what): \(reason) [audit-broken]\nhelp: \(help)\n")
                     throw ExitCode(1)
                 }
             } catch let refusal as LedgerRefusal {

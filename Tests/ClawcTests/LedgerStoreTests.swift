@@ -274,4 +274,24 @@ import Testing
         #expect(run.stderr.contains("PostgreSQL ledgers are not supported yet") && run.stderr.contains("[ledger-error]"), "\(run.stderr)")
         #expect(!run.stderr.contains("s3cret"))
     }
+
+    /// Review finding: deleting an `issuance` row behind clawc's back re-enabled issuing the task, and `audit verify`
+    /// said "intact". The audit log now remembers the task, and verify cross-checks rows against the chain.
+    @Test func aDeletedIssuanceRowNeitherReenablesTheTaskNorPassesVerify() async throws {
+        let ledger = try Ledger(path: path)
+        try await ledger.begin(ledgerEntry("gone-1"))
+        try RawSQLite(path).execute("DELETE FROM issuance WHERE task_id = 'gone-1'")
+        do {
+            try await ledger.begin(ledgerEntry("gone-1"))
+            Issue.record("a task whose row was deleted was issued again")
+        } catch {
+            #expect(error.code == "already-issued")
+            #expect(error.description.contains("ledger row is gone"), "\(error.description)")
+        }
+        guard case .broken(_, let reason) = try await ledger.verifyAudit(expecting: nil) else {
+            Issue.record("verify said intact after a row was deleted")
+            return
+        }
+        #expect(reason.contains("`gone-1`"), "\(reason)")
+    }
 }
