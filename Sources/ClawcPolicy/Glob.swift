@@ -11,7 +11,11 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
 
     public init(_ text: String) {
         self.text = text
-        self.scalars = Array(text.unicodeScalars)
+        // One pass: `Array(text.unicodeScalars)` counts the scalars first, then copies them.
+        var scalars: [Unicode.Scalar] = []
+        scalars.reserveCapacity(text.utf8.count)
+        for scalar in text.unicodeScalars { scalars.append(scalar) }
+        self.scalars = scalars
     }
 
     public var description: String { text }
