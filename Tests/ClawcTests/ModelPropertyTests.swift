@@ -7,7 +7,8 @@ import Testing
 /// Random rules, tasks and policy pairs against the independent `ReferenceModel`: compiled policies allow nothing
 /// their rule's envelope does not, and `diff` says "same access" only when the model agrees on every sampled
 /// request. Seeded; replay a failure with `CLAWC_SEED=N`. `CLAWC_PROPERTY_CASES` changes the number of cases:
-/// 20,000 of each in a release build (CI runs these suites so), 2,000 in a debug build, which is ten times slower.
+/// 20,000 of each in a release build (CI runs these suites so, from the `Soundness` package), 2,000 in a debug build,
+/// which is ten times slower.
 @Suite struct ModelPropertyTests {
     #if DEBUG
     static let defaultCases = 2_000
