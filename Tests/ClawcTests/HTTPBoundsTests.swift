@@ -8,7 +8,7 @@ import Glibc
 import Darwin
 #endif
 
-/// A finished run of a program, with what the kernel counted for that one child (not for all children).
+/// A finished run of a program, with what the kernel counted for that one process.
 struct MeasuredRun {
     var status: Int32
     var stdout: String
@@ -20,22 +20,28 @@ struct MeasuredRun {
     var elapsedSeconds: Double
 }
 
-/// A program started with `posix_spawn`, to be reaped with `wait4`, which reports the CPU time and peak memory of
-/// that child alone: robust while other tests start processes of their own (unlike `RUSAGE_CHILDREN`), and it
-/// needs no `/usr/bin/time`. Output goes to files, so a chatty child never blocks on a full pipe, and starting
-/// many before waiting for any runs them truly at once (a task group of blocking waits would run only as many as
-/// the cooperative pool has threads).
+/// A program started through `Tests/peers/measure.py`, which reaps it with `wait4` and reports the CPU time and
+/// peak memory of that process alone: robust while other tests start processes of their own (unlike
+/// `RUSAGE_CHILDREN`), no `/usr/bin/time` needed, and not inflated by the test process's own size (Linux carries
+/// the pre-`exec` address space's peak into `ru_maxrss`, and a child spawned straight from this large process
+/// would start in it). Output goes to files, so a chatty child never blocks on a full pipe, and starting many
+/// before waiting for any runs them truly at once (a task group of blocking waits would run only as many as the
+/// cooperative pool has threads).
 struct SpawnedProcess {
+    /// The launcher's pid; the measured program's is `programPID()`.
     let pid: pid_t
     let dir: URL
     let started: ContinuousClock.Instant
+
+    var report: URL { dir.appendingPathComponent("report.json") }
 
     init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
         dir = try temporaryDirectory()
         var env = ProcessInfo.processInfo.environment
         for key in env.keys where key.hasPrefix("AWS_") { env[key] = nil }
         for (key, value) in environment { env[key] = value }
-        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        let launcher = ["/usr/bin/env", "python3", Repo.path("Tests/peers/measure.py"), dir.appendingPathComponent("report.json").path, "--"]
+        let argv: [UnsafeMutablePointer<CChar>?] = (launcher + [executable] + arguments).map { strdup($0) } + [nil]
         let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { for pointer in argv + envp { free(pointer) } }
 
@@ -48,33 +54,42 @@ struct SpawnedProcess {
 
         started = ContinuousClock.now
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+        let spawned = posix_spawn(&pid, "/usr/bin/env", &actions, nil, argv, envp)
         guard spawned == 0 else { throw Peers.PeersError(description: "cannot start \(executable): errno \(spawned)") }
         self.pid = pid
     }
 
-    /// Blocks until the child exits; its status, output and what the kernel counted for it.
+    /// The measured program's pid, once the launcher has started it (waits up to 20 s).
+    func programPID() -> pid_t? {
+        let deadline = Date().addingTimeInterval(20)
+        let path = report.path + ".pid"
+        while Date() < deadline {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8), let pid = pid_t(text) { return pid }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        return nil
+    }
+
+    /// Blocks until the program has ended; its status, output and what the kernel counted for it.
     func wait() throws -> MeasuredRun {
         defer { try? FileManager.default.removeItem(at: dir) }
         var status: Int32 = 0
-        var usage = rusage()
-        while wait4(pid, &status, 0, &usage) < 0 {
-            guard errno == EINTR else { throw Peers.PeersError(description: "wait4 failed: errno \(errno)") }
+        while waitpid(pid, &status, 0) < 0 {
+            guard errno == EINTR else { throw Peers.PeersError(description: "waitpid failed: errno \(errno)") }
         }
         let elapsed = started.duration(to: ContinuousClock.now)
         let exitStatus: Int32 = status & 0x7F == 0 ? (status >> 8) & 0xFF : -(status & 0x7F)
-        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1_000_000 }
-        #if os(Linux)
-        let peakBytes = Double(usage.ru_maxrss) * 1024  // kilobytes on Linux
-        #else
-        let peakBytes = Double(usage.ru_maxrss)  // bytes on Darwin
-        #endif
+        let stderr = (try? String(contentsOf: dir.appendingPathComponent("stderr"), encoding: .utf8)) ?? ""
+        guard let data = try? Data(contentsOf: report),
+              let counted = try JSONSerialization.jsonObject(with: data) as? [String: Double],
+              let user = counted["user"], let system = counted["system"], let kib = counted["maxrss_kib"]
+        else { throw Peers.PeersError(description: "the launcher wrote no report (exit \(exitStatus)): \(stderr)") }
         return MeasuredRun(
             status: exitStatus,
             stdout: (try? String(contentsOf: dir.appendingPathComponent("stdout"), encoding: .utf8)) ?? "",
-            stderr: (try? String(contentsOf: dir.appendingPathComponent("stderr"), encoding: .utf8)) ?? "",
-            cpuSeconds: seconds(usage.ru_utime) + seconds(usage.ru_stime),
-            peakMiB: peakBytes / (1024 * 1024),
+            stderr: stderr,
+            cpuSeconds: user + system,
+            peakMiB: kib / 1024,
             elapsedSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
     }
 }
@@ -131,6 +146,20 @@ extension PeerSuites {
     static func summary(_ run: MeasuredRun) -> String {
         String(format: "exit %d, %.3f s CPU, %.1f MiB peak, %.2f s elapsed: ", run.status, run.cpuSeconds, run.peakMiB, run.elapsedSeconds)
             + run.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The meter itself: a program that touches 200 MiB is seen peaking above 200 MiB, and one that spins
+    /// for 0.3 s of CPU is seen using it, so the bounds below are not met by a meter that reads low.
+    @Test func theMeterSeesMemoryAndCPU() throws {
+        let run = try runMeasured("/usr/bin/env", ["python3", "-c", """
+            import time
+            block = b"x" * (200 << 20)
+            end = time.process_time() + 0.3
+            while time.process_time() < end: pass
+            """])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.peakMiB > 200 && run.peakMiB < 300, "\(Self.summary(run))")
+        #expect(run.cpuSeconds >= 0.3, "\(Self.summary(run))")
     }
 
     /// A 1 GiB JWKS, chunked (the size is only known by reading) or with its `Content-Length`: refused, and the
@@ -263,9 +292,9 @@ extension PeerSuites {
         #if os(Linux)
         let deadline = Date().addingTimeInterval(20)
         while try slowRequests() == before, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-        if let start = Self.cpuSeconds(process.pid) {
+        if let pid = process.programPID(), let start = Self.cpuSeconds(pid) {
             Thread.sleep(forTimeInterval: 4)
-            waiting = Self.cpuSeconds(process.pid).map { $0 - start }
+            waiting = Self.cpuSeconds(pid).map { $0 - start }
         }
         #endif
         let slow = try process.wait()
