@@ -1,17 +1,14 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// The IAM query API calls clawc makes, SigV4-signed with the orchestrator's own credentials.
 public struct IAMClient: Sendable {
     public var endpoint: URL
     public var credentials: AWSCredentials
-    public var http: HTTPClient
+    public var http: HTTPTransport
     /// IAM is a global service signed for us-east-1 (aws partition).
     public var signingRegion = "us-east-1"
 
-    public init(endpoint: URL, credentials: AWSCredentials, http: HTTPClient = HTTPClient(timeout: 5)) {
+    public init(endpoint: URL, credentials: AWSCredentials, http: HTTPTransport = HTTPTransport(timeout: 5)) {
         self.endpoint = endpoint
         self.credentials = credentials
         self.http = http

@@ -1,7 +1,5 @@
+import ClawcDiagnostics
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
@@ -63,12 +61,12 @@ public struct STSError: Error, Sendable, CustomStringConvertible {
 /// The STS query API over HTTP: `AssumeRoleWithWebIdentity` (unsigned) and the XML it answers with.
 public struct STSClient: Sendable {
     public var endpoint: URL
-    public var http: HTTPClient
+    public var http: HTTPTransport
     /// Attempts for retryable failures, first included.
     public var maxAttempts: Int
     public var baseDelay: TimeInterval
 
-    public init(endpoint: URL, http: HTTPClient = HTTPClient(), maxAttempts: Int = 4, baseDelay: TimeInterval = 0.2) {
+    public init(endpoint: URL, http: HTTPTransport = HTTPTransport(), maxAttempts: Int = 4, baseDelay: TimeInterval = 0.2) {
         self.endpoint = endpoint
         self.http = http
         self.maxAttempts = maxAttempts
@@ -144,26 +142,35 @@ public enum QueryProtocol {
     }
 
     /// One request; the answer's elements by name, or the AWS error it carried.
-    public static func send(endpoint: URL, http: HTTPClient, fields: [(String, String)], signing: Signing?) async throws(STSError) -> [String: String] {
+    public static func send(endpoint: URL, http: HTTPTransport, fields: [(String, String)], signing: Signing?) async throws(STSError) -> [String: String] {
         let body = Data(FormEncoding.encode(fields).utf8)
         let contentType = "application/x-www-form-urlencoded; charset=utf-8"
-        var request = URLRequest(url: endpoint, timeoutInterval: http.timeout)
-        request.httpMethod = "POST"
-        request.setValue(contentType, forHTTPHeaderField: "Content-Type")
+        var headers = [("Content-Type", contentType)]
         if let signing {
             let signed = SigV4.sign(
                 SigV4.Request(method: "POST", url: endpoint, headers: ["Content-Type": contentType], body: body),
                 credentials: signing.credentials, region: signing.region, service: signing.service, date: Date())
-            for (name, value) in signed { request.setValue(value, forHTTPHeaderField: name) }
+            for (name, value) in signed.sorted(by: { $0.key < $1.key }) { headers.append((name, value)) }
+            // The Host that was signed is the Host sent (the transport would otherwise spell its own).
+            headers.append(("Host", SigV4.hostHeader(endpoint)))
         }
-        request.httpBody = body
-        let response: HTTPClient.Response
-        do { response = try await http.send(request) } catch {
-            throw STSError(code: "Unreachable", message: error.description, httpStatus: 0, isUpstreamFailure: true)
+        let response: HTTPTransport.Response
+        do { response = try await http.send(.init(method: "POST", url: endpoint, headers: headers, body: body)) } catch {
+            // No usable answer: a failure upstream (exit 3), and not retried (a second deadline would only double
+            // the wait).
+            let code = switch error {
+            case .unreachable: "Unreachable"
+            case .tooLarge: "ResponseTooLarge"
+            case .deadline: "Timeout"
+            }
+            throw STSError(code: code, message: error.description, httpStatus: 0, isUpstreamFailure: true)
         }
         let values = XMLFields.parse(response.body)
         guard response.status == 200 else {
-            throw STSError(code: values["Code"] ?? "HTTP\(response.status)", message: values["Message"] ?? "AWS answered HTTP \(response.status)",
+            // The code and message are the peer's text and end up on stderr: one line, no control characters.
+            let code = values["Code"].map { HostileText.escape(HostileText.clipped($0, to: 100)) }
+            let message = values["Message"].map { HostileText.escape(HostileText.clipped($0, to: 1000)) }
+            throw STSError(code: code ?? "HTTP\(response.status)", message: message ?? "AWS answered HTTP \(response.status)",
                            httpStatus: response.status, isUpstreamFailure: response.status >= 500 || response.status == 0)
         }
         return values

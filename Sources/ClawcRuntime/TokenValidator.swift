@@ -1,3 +1,4 @@
+import ClawcDiagnostics
 import Crypto
 import Foundation
 import JWTKit
@@ -92,10 +93,10 @@ public enum TokenRefusal: Error, Equatable, CustomStringConvertible {
 /// Fetches and caches an issuer's JWKS: kept for `ttl`, fetched again once when a token names an unknown key.
 public actor JWKSCache {
     public let ttl: TimeInterval
-    let http: HTTPClient
+    let http: HTTPTransport
     private var entries: [String: (jwks: JWKS, fetched: Date)] = [:]
 
-    public init(ttl: TimeInterval = 300, http: HTTPClient = HTTPClient(timeout: 10, maxBytes: 256 * 1024)) {
+    public init(ttl: TimeInterval = 300, http: HTTPTransport = HTTPTransport(timeout: 10, maxBytes: 256 * 1024)) {
         self.ttl = ttl
         self.http = http
     }
@@ -121,9 +122,10 @@ public actor JWKSCache {
         guard let document = try? JSONDecoder().decode(Discovery.self, from: discovery.body) else {
             throw .issuerUnavailable("the discovery document is not valid")
         }
-        guard document.issuer == issuer else { throw .issuerUnavailable("the discovery document names issuer `\(document.issuer)`") }
+        // `issuer` and `jwks_uri` are the network's text and end up on stderr: escaped and clipped.
+        guard document.issuer == issuer else { throw .issuerUnavailable("the discovery document names issuer `\(Self.shown(document.issuer))`") }
         guard let jwksURL = URL(string: document.jwks_uri), EndpointPolicy.isAllowedIssuer(jwksURL) else {
-            throw .issuerUnavailable("the JWKS address `\(document.jwks_uri)` is not https")
+            throw .issuerUnavailable("the JWKS address `\(Self.shown(document.jwks_uri))` is not https")
         }
         let answer: Response
         do { answer = try await http.get(jwksURL) } catch { throw .issuerUnavailable(error.description) }
@@ -134,7 +136,9 @@ public actor JWKSCache {
         return jwks
     }
 
-    typealias Response = HTTPClient.Response
+    typealias Response = HTTPTransport.Response
+
+    static func shown(_ text: String) -> String { HostileText.escape(HostileText.clipped(text, to: 200)) }
 }
 
 /// Validates a workload OIDC token: structure, algorithm, issuer, key, signature, then claims.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ClawcDiagnostics
+import ClawcRuntime
 import Foundation
 
 /// The `clawc` command: scope rules in, least-privilege session policies and credentials out.
@@ -17,6 +18,7 @@ struct Clawc: AsyncParsableCommand {
     )
 
     /// Runs the command line; usage errors exit 2, as the CLI contract says (argument-parser's default is 64).
+    /// The process's pooled HTTP connections are closed before it exits, on every path.
     static func main() async {
         do {
             var command = try parseAsRoot()
@@ -25,9 +27,12 @@ struct Clawc: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+            await HTTPTransport.shutdown()
         } catch let exit as ExitCode {
+            await HTTPTransport.shutdown()
             Foundation.exit(exit.rawValue)
         } catch {
+            await HTTPTransport.shutdown()
             let code = exitCode(for: error)
             if code == .success {
                 Self.exit(withError: error)

@@ -23,11 +23,14 @@ The issuer's endpoints (see README.md in this folder for the details):
     GET  /.well-known/openid-configuration   discovery (counted)
     GET  /jwks                               public keys: RSA `rsa-N` (RS256) and EC P-256 `ec-1` (ES256) (counted)
     GET  /rsa-public.pem                     the current RSA public key as PEM (SubjectPublicKeyInfo)
-    GET  /stats                              {"jwks_requests": N, "discovery_requests": N}
+    GET  /stats                              {"jwks_requests": N, "discovery_requests": N, "sts_slow_requests": N, ...}
+    GET  /whoami                             {"port": N}: the client's port, to tell a reused connection
     GET  /sts-requests                       every form request moto got that names an Action, as received
     POST /mint                               {"claims": {...}, "alg": ..., "kid": ..., "hmac_secret": ..., "header": {...}}
     POST /rotate                             {"keep_old": bool} -> {"kid": "rsa-N"}
-    POST /jwks-mode                          {"mode": "normal"|"down"|"garbage"|"slow", "delay": s, "cache_control": str}
+    POST /jwks-mode                          {"mode": "normal"|"down"|"garbage"|"slow"|"redirect"|"trickle"|"huge", ...}
+    POST /sts-error?status=&code=&delay=     a failing STS; /sts-slow?delay=S forwards to moto after S seconds;
+                                             /sts-trickle?interval=&bytes= and /sts-huge?bytes=&content_length=1
     POST /reset                              zero the counters and forget the recorded STS requests
 
 Needs Python 3.11, joserfc and moto[server] (Tests/peers/requirements.txt).
@@ -62,6 +65,9 @@ DEFAULT_AUDIENCE = "sts.amazonaws.com"
 DEFAULT_SUBJECT = "system:serviceaccount:agents:log-bot"
 DEFAULT_TTL = 600
 DEFAULT_SLOW_DELAY = 10.0
+DEFAULT_TRICKLE_BYTES = 600  # ten minutes at one byte a second
+DEFAULT_HUGE_BYTES = 1 << 30  # 1 GiB, generated as it is sent
+BLOCK = 64 * 1024
 
 log = logging.getLogger("peers")
 
@@ -102,7 +108,13 @@ class Issuer:
         self.mode = "normal"
         self.slow_delay = DEFAULT_SLOW_DELAY
         self.cache_control = "no-store"
+        self.interval = 1.0  # trickle: seconds between bytes
+        self.body_bytes: int | None = None  # trickle/huge: body size (None: the mode's default)
+        self.content_length = False  # huge: declare Content-Length (else chunked)
         self.jwks_requests = 0
+        self.sts_slow_requests = 0
+        self.sts_slow_in_flight = 0
+        self.sts_slow_max_in_flight = 0
         self.sts_error_requests = 0
         self.discovery_requests = 0
 
@@ -141,20 +153,38 @@ class Issuer:
             self.rsa_served = [kid] + (self.rsa_served if keep_old else [])
             return kid
 
-    def set_mode(self, mode: str, delay: float | None, cache_control: str | None) -> None:
+    def set_mode(
+        self,
+        mode: str,
+        delay: float | None,
+        cache_control: str | None,
+        interval: float | None = None,
+        body_bytes: int | None = None,
+        content_length: bool = False,
+    ) -> None:
         with self.lock:
             self.mode = mode
             self.slow_delay = DEFAULT_SLOW_DELAY if delay is None else float(delay)
             self.cache_control = "no-store" if cache_control is None else str(cache_control)
+            self.interval = 1.0 if interval is None else float(interval)
+            self.body_bytes = None if body_bytes is None else int(body_bytes)
+            self.content_length = bool(content_length)
 
     def stats(self) -> dict[str, int]:
         with self.lock:
-            return {"jwks_requests": self.jwks_requests, "discovery_requests": self.discovery_requests}
+            return {
+                "jwks_requests": self.jwks_requests,
+                "discovery_requests": self.discovery_requests,
+                "sts_slow_requests": self.sts_slow_requests,
+                "sts_slow_max_in_flight": self.sts_slow_max_in_flight,
+            }
 
     def reset_stats(self) -> None:
         with self.lock:
             self.jwks_requests = 0
             self.discovery_requests = 0
+            self.sts_slow_requests = 0
+            self.sts_slow_max_in_flight = 0
 
     # ---- tokens
 
@@ -288,7 +318,7 @@ class StsRecorder:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def make_handler(issuer: Issuer, recorder: StsRecorder) -> type[BaseHTTPRequestHandler]:
+def make_handler(issuer: Issuer, recorder: StsRecorder, moto_url: str) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -312,6 +342,47 @@ def make_handler(issuer: Issuer, recorder: StsRecorder) -> type[BaseHTTPRequestH
         def send_json(self, status: int, value: Any, cache_control: str | None = "no-store") -> None:
             self.send(status, json.dumps(value).encode("utf-8"), "application/json", cache_control)
 
+        def trickle(self, total: int, interval: float, content_type: str) -> None:
+            """200 with `Content-Length: total`, then one byte every `interval` seconds until done or the client
+            hangs up. The body is `{` and spaces: valid JSON's start, never finished in any useful time."""
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(total))
+            self.end_headers()
+            try:
+                for index in range(total):
+                    self.wfile.write(b"{" if index == 0 else b" ")
+                    self.wfile.flush()
+                    time.sleep(interval)
+            except OSError:  # the client gave up: what it should do
+                self.close_connection = True
+
+        def huge(self, total: int, declare_length: bool, content_type: str, prefix: bytes) -> None:
+            """200 with a body of `total` bytes made while sending (nothing stored): `prefix`, then spaces.
+            Chunked unless `declare_length`. Stops quietly when the client hangs up."""
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            if declare_length:
+                self.send_header("Content-Length", str(total))
+            else:
+                self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            filler = b" " * BLOCK
+            sent = 0
+            try:
+                while sent < total:
+                    block = (prefix + filler)[:BLOCK] if sent == 0 else filler
+                    block = block[: total - sent]
+                    if declare_length:
+                        self.wfile.write(block)
+                    else:
+                        self.wfile.write(b"%x\r\n" % len(block) + block + b"\r\n")
+                    sent += len(block)
+                if not declare_length:
+                    self.wfile.write(b"0\r\n\r\n")
+            except OSError:
+                self.close_connection = True
+
         def read_json(self) -> dict[str, Any]:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
@@ -327,6 +398,14 @@ def make_handler(issuer: Issuer, recorder: StsRecorder) -> type[BaseHTTPRequestH
             with issuer.lock:
                 setattr(issuer, counter, getattr(issuer, counter) + 1)
                 mode, delay, cache_control = issuer.mode, issuer.slow_delay, issuer.cache_control
+                interval, body_bytes, content_length = issuer.interval, issuer.body_bytes, issuer.content_length
+            if counter == "jwks_requests" and mode == "trickle":
+                self.trickle(DEFAULT_TRICKLE_BYTES if body_bytes is None else body_bytes, interval, "application/json")
+                return None
+            if counter == "jwks_requests" and mode == "huge":
+                total = DEFAULT_HUGE_BYTES if body_bytes is None else body_bytes
+                self.huge(total, content_length, "application/json", b'{"keys": [')
+                return None
             if mode == "slow":
                 time.sleep(delay)
             elif mode == "down":
@@ -361,6 +440,8 @@ def make_handler(issuer: Issuer, recorder: StsRecorder) -> type[BaseHTTPRequestH
                 self.send(200, issuer.rsa_public_pem(), "application/x-pem-file", "no-store")
             elif path == "/stats":
                 self.send_json(200, issuer.stats())
+            elif path == "/whoami":
+                self.send_json(200, {"port": self.client_address[1]})
             elif path == "/sts-requests":
                 self.send_json(200, {"requests": recorder.snapshot()})
             else:
@@ -389,10 +470,56 @@ def make_handler(issuer: Issuer, recorder: StsRecorder) -> type[BaseHTTPRequestH
             ).encode("utf-8")
             self.send(status, body, "text/xml")
 
+        def query(self) -> dict[str, str]:
+            raw = self.path.split("?", 1)[1] if "?" in self.path else ""
+            return {name: values[-1] for name, values in urllib.parse.parse_qs(raw).items()}
+
+        def drain_body(self) -> bytes:
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
+
+        def sts_slow(self) -> None:
+            """A slow STS: `?delay=5` seconds, then the request goes to moto and its answer comes back as is."""
+            delay = float(self.query().get("delay", "5"))
+            body = self.drain_body()
+            with issuer.lock:
+                issuer.sts_slow_requests += 1
+                issuer.sts_slow_in_flight += 1
+                issuer.sts_slow_max_in_flight = max(issuer.sts_slow_max_in_flight, issuer.sts_slow_in_flight)
+            try:
+                time.sleep(delay)
+            finally:
+                with issuer.lock:
+                    issuer.sts_slow_in_flight -= 1
+            forwarded = {name: value for name, value in self.headers.items()
+                         if name.lower() in ("content-type", "authorization", "x-amz-date", "x-amz-security-token")}
+            request = urllib.request.Request(moto_url + "/", data=body, headers=forwarded, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=60) as answer:
+                    status, payload, content_type = answer.status, answer.read(), answer.headers.get("Content-Type", "text/xml")
+            except urllib.error.HTTPError as error:
+                status, payload, content_type = error.code, error.read(), error.headers.get("Content-Type", "text/xml")
+            self.send(status, payload, content_type)
+
         def do_POST(self) -> None:  # noqa: N802
             path = self.path.split("?", 1)[0]
             if path == "/sts-error":
                 self.sts_error()
+                return
+            if path == "/sts-slow":
+                self.sts_slow()
+                return
+            if path == "/sts-trickle":
+                query = self.query()
+                self.drain_body()
+                self.trickle(int(query.get("bytes", str(DEFAULT_TRICKLE_BYTES))), float(query.get("interval", "1")), "text/xml")
+                return
+            if path == "/sts-huge":
+                query = self.query()
+                self.drain_body()
+                total = int(query.get("bytes", str(DEFAULT_HUGE_BYTES)))
+                self.huge(total, query.get("content_length", "0") == "1", "text/xml",
+                          b'<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">')
                 return
             if path == "/sts-error-count":
                 self.read_json()
@@ -407,9 +534,11 @@ def make_handler(issuer: Issuer, recorder: StsRecorder) -> type[BaseHTTPRequestH
                     self.send_json(200, {"kid": issuer.rotate(bool(body.get("keep_old", False)))})
                 elif path == "/jwks-mode":
                     mode = body.get("mode")
-                    if mode not in ("normal", "down", "garbage", "slow", "redirect"):
+                    if mode not in ("normal", "down", "garbage", "slow", "redirect", "trickle", "huge"):
                         raise ValueError(f"unknown mode {mode!r}")
-                    issuer.set_mode(mode, body.get("delay"), body.get("cache_control"))
+                    issuer.set_mode(
+                        mode, body.get("delay"), body.get("cache_control"), interval=body.get("interval"),
+                        body_bytes=body.get("bytes"), content_length=bool(body.get("content_length", False)))
                     self.send_json(200, {"mode": mode})
                 elif path == "/reset":
                     issuer.reset_stats()
@@ -443,7 +572,7 @@ def serve() -> None:
     moto._server.app = recorder  # noqa: SLF001
 
     issuer = Issuer()
-    server = ThreadingHTTPServer((HOST, 0), make_handler(issuer, recorder))
+    server = ThreadingHTTPServer((HOST, 0), make_handler(issuer, recorder, f"http://{HOST}:{moto_port}"))
     server.daemon_threads = True
     issuer.url = f"http://{HOST}:{server.server_address[1]}"
     threading.Thread(target=server.serve_forever, daemon=True, name="issuer").start()
