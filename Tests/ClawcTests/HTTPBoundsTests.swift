@@ -321,7 +321,7 @@ extension PeerSuites {
 
     /// 40 `clawc issue` processes at once, each for its own task and sharing one ledger, all waiting on a slow STS
     /// at the same time on this 2-core machine: every one succeeds.
-    @Test func fortyConcurrentIssuesAgainstASlowSTSAllSucceed() throws {
+    @Test func fortyConcurrentIssuesAgainstASlowSTSAllSucceed() async throws {
         _ = try peers.control("reset")
         let ledger = dir.appendingPathComponent("ledger.sqlite").path
         let sts = stsStandIn("sts-slow") + "?delay=5"
@@ -337,7 +337,7 @@ extension PeerSuites {
                      stats["sts_slow_max_in_flight"] ?? -1, cpu.reduce(0, +) / Double(cpu.count), cpu.max() ?? 0, peak))
         let failed = runs.filter { $0.status != 0 }
         #expect(failed.isEmpty, "\(failed.count) failed: \(failed.prefix(3).map(Self.summary))")
-        #expect(try Ledger(path: ledger).entries(in: [.sealed, .pending]).count == 40)
+        #expect(try await Ledger(path: ledger).entries(in: [.sealed, .pending]).count == 40)
         #expect(stats["sts_slow_requests"] == 40)
         // They did wait together: most of them were at the slow STS at the same moment.
         #expect((stats["sts_slow_max_in_flight"] ?? 0) >= 20, "\(stats)")

@@ -31,7 +31,7 @@ import Testing
             db = sqlite3.connect(sys.argv[1], isolation_level=None)
             db.execute("BEGIN IMMEDIATE")
             print("held", flush=True)
-            time.sleep(30)
+            time.sleep(600)  # killed by the test when done; long enough for any starved wake-up
             """, path]
         let out = Pipe()
         holder.standardOutput = out
