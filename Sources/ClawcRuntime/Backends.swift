@@ -34,6 +34,10 @@ public struct WebIdentityBackend: CredentialBackend {
         do {
             claims = try await validator.validate(token, now: request.now)
         } catch {
+            // An IdP that cannot be reached or answers nonsense is an upstream failure, not a refused token.
+            if case .issuerUnavailable = error {
+                throw .unavailable(code: error.code, message: error.description, help: "check that the issuer's discovery document and JWKS are reachable from here")
+            }
             throw .refused(code: error.code, message: error.description, help: nil)
         }
         guard claims.algorithm == "RS256" else {

@@ -95,7 +95,7 @@ public struct STSClient: Sendable {
             ("DurationSeconds", String(request.durationSeconds)),
         ]
         let body = try await call(fields, result: "AssumeRoleWithWebIdentityResult")
-        return try Self.credentials(from: body)
+        return try Self.credentials(from: body, requestedSeconds: request.durationSeconds)
     }
 
     /// Sends one query call, retrying throttling and server errors with full-jitter exponential backoff.
@@ -114,11 +114,20 @@ public struct STSClient: Sendable {
         }
     }
 
-    static func credentials(from values: [String: String]) throws(STSError) -> TemporaryCredentials {
+    /// Clock skew allowed between clawc and STS when checking an answer's `Expiration`.
+    static let expirationSkew: TimeInterval = 300
+
+    static func credentials(from values: [String: String], requestedSeconds: Int, now: Date = Date()) throws(STSError) -> TemporaryCredentials {
         guard let key = values["AccessKeyId"], let secret = values["SecretAccessKey"], let token = values["SessionToken"],
             let expiration = values["Expiration"].flatMap(AWSDate.parse)
         else {
             throw STSError(code: "MalformedResponse", message: "the answer lacks credentials or a readable expiration", httpStatus: 200, isUpstreamFailure: true)
+        }
+        // An expiry outside what was asked for (one in 2001, or in 2999) is not an answer clawc can trust or prune.
+        let latest = now.addingTimeInterval(TimeInterval(requestedSeconds) + Self.expirationSkew)
+        guard expiration > now.addingTimeInterval(-Self.expirationSkew), expiration <= latest else {
+            throw STSError(code: "MalformedResponse", message: "the answer's expiration \(AWSDate.format(expiration)) is outside the \(requestedSeconds) s asked for",
+                           httpStatus: 200, isUpstreamFailure: true)
         }
         return TemporaryCredentials(
             accessKeyID: key, secretAccessKey: secret, sessionToken: token, expiration: expiration,
@@ -165,13 +174,22 @@ public enum QueryProtocol {
             }
             throw STSError(code: code, message: error.description, httpStatus: 0, isUpstreamFailure: true)
         }
-        let values = XMLFields.parse(response.body)
+        let parsed = XMLFields.parseChecked(response.body)
+        let values = parsed.values
         guard response.status == 200 else {
             // The code and message are the peer's text and end up on stderr: one line, no control characters.
             let code = values["Code"].map { HostileText.escape(HostileText.clipped($0, to: 100)) }
             let message = values["Message"].map { HostileText.escape(HostileText.clipped($0, to: 1000)) }
             throw STSError(code: code ?? "HTTP\(response.status)", message: message ?? "AWS answered HTTP \(response.status)",
                            httpStatus: response.status, isUpstreamFailure: response.status >= 500 || response.status == 0)
+        }
+        // A 200 that is not one clear answer is an unknown outcome, never read one plausible way: two
+        // `<Credentials>` once gave one's key ID with the other's secret.
+        guard parsed.wellFormed else {
+            throw STSError(code: "MalformedResponse", message: "the answer is not well-formed XML", httpStatus: 200, isUpstreamFailure: true)
+        }
+        if let twice = parsed.duplicates.intersection(XMLFields.singular).sorted().first {
+            throw STSError(code: "MalformedResponse", message: "the answer holds `\(twice)` more than once", httpStatus: 200, isUpstreamFailure: true)
         }
         return values
     }
@@ -204,19 +222,31 @@ public enum AWSDate {
 
 /// Flattens a small AWS XML answer into element name → text (the last occurrence wins).
 enum XMLFields {
-    static func parse(_ data: Data) -> [String: String] {
+    /// Elements an STS answer holds at most once; a second one makes the answer ambiguous.
+    static let singular: Set<String> = [
+        "Credentials", "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration", "Arn", "AssumedRoleId",
+        "AssumedRoleUser", "ScopedSessionId", "SubjectFromWebIdentityToken",
+    ]
+
+    static func parse(_ data: Data) -> [String: String] { parseChecked(data).values }
+
+    /// The fields, every element name seen more than once, and whether the document parsed as XML.
+    static func parseChecked(_ data: Data) -> (values: [String: String], duplicates: Set<String>, wellFormed: Bool) {
         let delegate = Collector()
         let parser = XMLParser(data: data)
         parser.delegate = delegate
-        _ = parser.parse()
-        return delegate.values
+        let wellFormed = parser.parse()
+        return (delegate.values, delegate.duplicates, wellFormed)
     }
 
     final class Collector: NSObject, XMLParserDelegate {
         var values: [String: String] = [:]
+        var seen = Set<String>()
+        var duplicates = Set<String>()
         var text = ""
 
         func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+            if !seen.insert(name).inserted { duplicates.insert(name) }
             text = ""
         }
 

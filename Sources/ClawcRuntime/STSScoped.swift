@@ -26,7 +26,7 @@ extension STSClient {
         ]
         let values = try await call(fields, result: "GetScopedCredentialsResult", signing: .init(credentials: caller, region: region, service: "sts"))
         return ScopedSession(
-            credentials: try Self.credentials(from: values), scopedSessionID: values["ScopedSessionId"], arn: values["Arn"],
+            credentials: try Self.credentials(from: values, requestedSeconds: request.durationSeconds), scopedSessionID: values["ScopedSessionId"], arn: values["Arn"],
             scopedPoliciesCount: values["ScopedPoliciesCount"].flatMap { Int($0) })
     }
 }

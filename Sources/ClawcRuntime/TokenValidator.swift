@@ -104,10 +104,21 @@ public actor JWKSCache {
     /// The JWKS of `issuer`, from the cache unless stale or `refresh`.
     public func keys(issuer: String, refresh: Bool = false, now: Date = Date()) async throws(TokenRefusal) -> JWKS {
         if !refresh, let entry = entries[issuer], now.timeIntervalSince(entry.fetched) < ttl { return entry.jwks }
-        let jwks = try await fetch(issuer: issuer)
-        entries[issuer] = (jwks, now)
-        return jwks
+        do {
+            let jwks = try await fetch(issuer: issuer)
+            entries[issuer] = (jwks, now)
+            return jwks
+        } catch {
+            // Through an IdP outage the last good key set stays in use, for a bounded time.
+            if case .issuerUnavailable = error, let entry = entries[issuer], now.timeIntervalSince(entry.fetched) < Self.keepThroughOutage {
+                return entry.jwks
+            }
+            throw error
+        }
     }
+
+    /// How long the last good key set is used while the IdP cannot be reached.
+    public static let keepThroughOutage: TimeInterval = 3600
 
     private func fetch(issuer: String) async throws(TokenRefusal) -> JWKS {
         let base = issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer
@@ -130,10 +141,24 @@ public actor JWKSCache {
         let answer: Response
         do { answer = try await http.get(jwksURL) } catch { throw .issuerUnavailable(error.description) }
         guard answer.status == 200 else { throw .issuerUnavailable("the JWKS endpoint answered HTTP \(answer.status)") }
-        guard let jwks = try? JSONDecoder().decode(JWKS.self, from: answer.body) else {
+        return try Self.usableKeys(answer.body)
+    }
+
+    /// The keys of a JWKS that clawc can use. RFC 7517 §5: a key of a type or algorithm the reader does not know
+    /// (an `oct` key, `RSA-OAEP-256`, `secp256k1`, `X25519`) is ignored, not a reason to refuse the whole set.
+    static func usableKeys(_ body: Data) throws(TokenRefusal) -> JWKS {
+        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any], let list = object["keys"] as? [Any] else {
             throw .issuerUnavailable("the JWKS endpoint did not answer with a JSON Web Key Set")
         }
-        return jwks
+        var keys: [JWK] = []
+        for item in list {
+            guard let key = item as? [String: Any], ["RSA", "EC"].contains(key["kty"] as? String ?? ""),
+                (key["use"] as? String).map({ $0 == "sig" }) ?? true,
+                let data = try? JSONSerialization.data(withJSONObject: key), let jwk = try? JSONDecoder().decode(JWK.self, from: data)
+            else { continue }
+            keys.append(jwk)
+        }
+        return JWKS(keys: keys)
     }
 
     typealias Response = HTTPTransport.Response
@@ -172,6 +197,8 @@ public struct TokenValidator: Sendable {
         else { throw .malformed("the payload is not base64url JSON") }
         let alg = header["alg"] as? String ?? "(none)"
         guard alg == "RS256" || alg == "ES256" else { throw .algorithm(alg) }
+        // RFC 7515 §4.1.11: a header extension the recipient must understand, and clawc understands none.
+        guard header["crit"] == nil else { throw .malformed("the header has `crit` extensions, which clawc does not implement") }
         guard let kid = header["kid"] as? String, !kid.isEmpty else { throw .missingKeyID }
 
         // The issuer is checked before any request, so a token can't send clawc to an address of its choosing.
@@ -183,21 +210,32 @@ public struct TokenValidator: Sendable {
         if !jwks.keys.contains(where: { $0.keyIdentifier?.string == kid }) {
             jwks = try await cache.keys(issuer: issuer, refresh: true, now: now)
         }
-        guard let jwk = jwks.keys.first(where: { $0.keyIdentifier?.string == kid }) else { throw .unknownKeyID(kid) }
+        let named = jwks.keys.filter { $0.keyIdentifier?.string == kid }
+        guard !named.isEmpty else { throw .unknownKeyID(kid) }
+        // Several keys may share a `kid` (during a rotation, or by mistake): the token is good if one that fits
+        // its algorithm verifies it.
         let expectedType: JWK.KeyType = alg == "RS256" ? .rsa : .ecdsa
-        guard jwk.keyType == expectedType else { throw .keyMismatch("key `\(kid)` is not a \(alg == "RS256" ? "RSA" : "EC") key") }
-        if let keyAlg = jwk.algorithm, keyAlg.rawValue != alg { throw .keyMismatch("key `\(kid)` is for \(keyAlg.rawValue), the token says \(alg)") }
-        if alg == "ES256", jwk.curve != nil, jwk.curve != .ecdsa(.p256) { throw .keyMismatch("key `\(kid)` is not on curve P-256") }
-
-        let keys = JWTKeyCollection()
-        do {
+        let fitting = named.filter { jwk in
+            jwk.keyType == expectedType && (jwk.algorithm.map { $0.rawValue == alg } ?? true)
+                && (alg != "ES256" || jwk.curve == nil || jwk.curve == .ecdsa(.p256))
+        }
+        guard !fitting.isEmpty else {
+            throw .keyMismatch("no key `\(kid)` is a\(alg == "RS256" ? "n RSA" : " P-256 EC") key for \(alg)")
+        }
+        var verified = false
+        for jwk in fitting where !verified {
+            let keys = JWTKeyCollection()
             var publicKey = jwk
             publicKey.privateExponent = nil
-            try await keys.add(jwk: publicKey)
-            _ = try await keys.verify(token, as: UncheckedClaims.self)
-        } catch {
-            throw .badSignature
+            do {
+                try await keys.add(jwk: publicKey)
+                _ = try await keys.verify(token, as: UncheckedClaims.self)
+                verified = true
+            } catch {
+                continue
+            }
         }
+        guard verified else { throw .badSignature }
 
         // Times far outside any real token (`exp: 1e19`) are refused before any arithmetic on them.
         for name in ["exp", "nbf", "iat"] where payload[name] != nil {

@@ -124,14 +124,34 @@ extension PeerSuites {
         #expect(run.stderr.contains("[token-too-large]"), "\(run.stderr)")
     }
 
+    /// An IdP that is down or answers nonsense is an upstream failure (exit 3, as the CLI contract says for an
+    /// unreachable IdP), not a refused token (exit 1); nothing is issued either way.
     @Test(arguments: ["down", "garbage", "redirect"])
-    func aBrokenJWKSEndpointRefuses(mode: String) throws {
+    func aBrokenJWKSEndpointIsAnUpstreamFailure(mode: String) throws {
         let token = try peers.mint()
         _ = try peers.control("jwks-mode", ["mode": mode])
         defer { _ = try? peers.control("jwks-mode", ["mode": "normal"]) }
         let run = try issue(token: token, sts: Self.nowhere)
-        #expect(run.status == 1, "\(run.stderr)")
+        #expect(run.status == 3, "\(run.stderr)")
         #expect(run.stderr.contains("[issuer-unavailable]"), "\(run.stderr)")
+        #expect(run.stdout.isEmpty)
+    }
+
+    /// Review findings: one key clawc can't use (an `oct`, `RSA-OAEP-256`, `secp256k1` or `X25519` key) made the
+    /// whole JWKS unusable, and of two keys sharing a `kid` only the first was tried. Now such keys are skipped
+    /// (RFC 7517 §5) and every key with the token's `kid` is tried: the token gets as far as STS.
+    @Test func aJWKSWithKeysClawcCannotUseAndADuplicateKidStillVerifies() throws {
+        let token = try peers.mint()
+        _ = try peers.control("jwks-mode", ["mode": "mixed"])
+        defer { _ = try? peers.control("jwks-mode", ["mode": "normal"]) }
+        let run = try issue(token: token, sts: Self.nowhere)
+        #expect(run.status == 3 && run.stderr.contains("[sts-unavailable]"), "\(run.stderr)")
+    }
+
+    /// RFC 7515 §4.1.11: a `crit` header names extensions the recipient must understand; clawc understands none.
+    @Test func aCritHeaderIsRefused() throws {
+        let run = try issue(token: try peers.mint([:], extra: ["header": ["crit": ["exp"]]]), sts: Self.nowhere)
+        #expect(run.status == 1 && run.stderr.contains("[token-malformed]") && run.stderr.contains("`crit`"), "\(run.stderr)")
     }
 
     @Test func unreachableSTSIsAnUpstreamFailure() throws {

@@ -233,3 +233,38 @@ import Testing
         #expect(records == 600, "issuing, issued and sealed for each")
     }
 }
+
+/// Review findings on STS's XML: two `<Credentials>` mixed one's key ID with the other's secret, and an
+/// `Expiration` in 2001 or 2999 was accepted. Either is now an unknown outcome (the row stays `issuing`).
+@Suite struct STSAnswerTests {
+    static func answer(_ credentials: String) -> Data {
+        Data("""
+            <AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleWithWebIdentityResult>
+            \(credentials)
+            <AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/agents/a@t-1</Arn><AssumedRoleId>AROA1:a@t-1</AssumedRoleId></AssumedRoleUser>
+            </AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>
+            """.utf8)
+    }
+
+    static func credentials(key: String, secret: String, expiration: String) -> String {
+        "<Credentials><AccessKeyId>\(key)</AccessKeyId><SecretAccessKey>\(secret)</SecretAccessKey><SessionToken>tok</SessionToken><Expiration>\(expiration)</Expiration></Credentials>"
+    }
+
+    @Test func twoCredentialsElementsAreAmbiguous() {
+        let expiry = AWSDate.format(Date().addingTimeInterval(900))
+        let parsed = XMLFields.parseChecked(Self.answer(
+            Self.credentials(key: "ASIAONE", secret: "s1", expiration: expiry) + Self.credentials(key: "ASIATWO", secret: "s2", expiration: expiry)))
+        #expect(parsed.wellFormed)
+        #expect(parsed.duplicates.isSuperset(of: ["Credentials", "AccessKeyId", "SecretAccessKey"]))
+        let single = XMLFields.parseChecked(Self.answer(Self.credentials(key: "ASIAONE", secret: "s1", expiration: expiry)))
+        #expect(single.duplicates.isDisjoint(with: XMLFields.singular))
+    }
+
+    @Test(arguments: ["2001-01-01T00:00:00Z", "2999-01-01T00:00:00Z"])
+    func anExpirationOutsideTheRequestIsRefused(expiration: String) throws {
+        let values = XMLFields.parse(Self.answer(Self.credentials(key: "ASIA", secret: "s", expiration: expiration)))
+        #expect(throws: STSError.self) { try STSClient.credentials(from: values, requestedSeconds: 900) }
+        let good = XMLFields.parse(Self.answer(Self.credentials(key: "ASIA", secret: "s", expiration: AWSDate.format(Date().addingTimeInterval(900)))))
+        #expect(try STSClient.credentials(from: good, requestedSeconds: 900).accessKeyID == "ASIA")
+    }
+}

@@ -28,7 +28,7 @@ The issuer's endpoints (see README.md in this folder for the details):
     GET  /sts-requests                       every form request moto got that names an Action, as received
     POST /mint                               {"claims": {...}, "alg": ..., "kid": ..., "hmac_secret": ..., "header": {...}}
     POST /rotate                             {"keep_old": bool} -> {"kid": "rsa-N"}
-    POST /jwks-mode                          {"mode": "normal"|"down"|"garbage"|"slow"|"redirect"|"trickle"|"huge", ...}
+    POST /jwks-mode                          {"mode": "normal"|"down"|"garbage"|"slow"|"redirect"|"trickle"|"huge"|"mixed", ...}
     POST /sts-error?status=&code=&delay=     a failing STS; /sts-slow?delay=S forwards to moto after S seconds;
                                              /sts-trickle?interval=&bytes= and /sts-huge?bytes=&content_length=1
     POST /reset                              zero the counters and forget the recorded STS requests
@@ -105,6 +105,8 @@ class Issuer:
         self.rsa_current = "rsa-1"
         self.rsa_served: list[str] = ["rsa-1"]
         self.ec_key = ECKey.generate_key("P-256", parameters={"kid": "ec-1", "alg": "ES256", "use": "sig"})
+        # mixed mode: an RSA key that shares the current key's kid but signs nothing clawc is given
+        self.decoy = RSAKey.generate_key(2048, parameters={"alg": "RS256", "use": "sig"})
         self.mode = "normal"
         self.slow_delay = DEFAULT_SLOW_DELAY
         self.cache_control = "no-store"
@@ -135,6 +137,22 @@ class Issuer:
             keys = [self.rsa_keys[kid].as_dict(private=False) for kid in self.rsa_served]
             keys.append(self.ec_key.as_dict(private=False))
         return {"keys": keys}
+
+    def mixed_jwks(self) -> dict[str, Any]:
+        """The real keys behind keys a client must skip (RFC 7517 §5) and a decoy sharing the current kid."""
+        with self.lock:
+            real = [self.rsa_keys[kid].as_dict(private=False) for kid in self.rsa_served]
+            decoy = self.decoy.as_dict(private=False)
+            decoy["kid"] = self.rsa_current
+        filler = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+        encryption = dict(real[0], kid="enc-1", use="enc", alg="RSA-OAEP-256")
+        skipped = [
+            {"kty": "oct", "k": "c2VjcmV0", "kid": "hmac-1"},
+            encryption,
+            {"kty": "EC", "crv": "secp256k1", "x": filler, "y": filler, "kid": "k1"},
+            {"kty": "OKP", "crv": "X25519", "x": filler, "kid": "x1"},
+        ]
+        return {"keys": skipped + [decoy] + real + [self.ec_key.as_dict(private=False)]}
 
     def rsa_public_pem(self) -> bytes:
         with self.lock:
@@ -432,6 +450,8 @@ def make_handler(issuer: Issuer, recorder: StsRecorder, moto_url: str) -> type[B
                     self.end_headers()
                 elif mode == "garbage":
                     self.send(200, b"\x00\xffthis is <not> json {{{\n", "application/json", cache_control)
+                elif mode == "mixed":
+                    self.send(200, json.dumps(issuer.mixed_jwks()).encode("utf-8"), "application/json", cache_control)
                 else:
                     self.send(200, json.dumps(issuer.jwks()).encode("utf-8"), "application/json", cache_control)
             elif path == "/jwks-target":
@@ -534,7 +554,7 @@ def make_handler(issuer: Issuer, recorder: StsRecorder, moto_url: str) -> type[B
                     self.send_json(200, {"kid": issuer.rotate(bool(body.get("keep_old", False)))})
                 elif path == "/jwks-mode":
                     mode = body.get("mode")
-                    if mode not in ("normal", "down", "garbage", "slow", "redirect", "trickle", "huge"):
+                    if mode not in ("normal", "down", "garbage", "slow", "redirect", "trickle", "huge", "mixed"):
                         raise ValueError(f"unknown mode {mode!r}")
                     issuer.set_mode(
                         mode, body.get("delay"), body.get("cache_control"), interval=body.get("interval"),
