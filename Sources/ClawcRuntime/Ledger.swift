@@ -347,42 +347,4 @@ public actor Ledger: LedgerStore {
         }
         return verdict
     }
-
-    // MARK: synchronous shims for the issuers until they await the store
-
-    /// Runs one transaction, blocking the calling thread while another process holds the lock (within `busyLimit`).
-    /// Only for the synchronous shims below; everything else goes through `run`.
-    private nonisolated func runBlocking<T>(_ kind: SQLiteDatabase.TransactionKind, _ body: (SQLiteDatabase) throws -> T) throws(Refusal) -> T {
-        var budget = RetryBudget(limit: busyLimit)
-        while true {
-            switch connection.attempt(kind, body) {
-            case .success(let value): return value
-            case .failure(let error):
-                guard Self.isBusy(error) else { throw Self.refusal(error, path: path) }
-                guard let pause = budget.nextPause() else { throw Self.lockRefusal(path: path, budget: budget) }
-                let (seconds, attoseconds) = pause.components
-                Thread.sleep(forTimeInterval: TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18)
-            }
-        }
-    }
-
-    @available(*, deprecated, message: "blocks its thread while another process holds the ledger; use `await begin(_:)`")
-    nonisolated func beginNow(_ entry: Entry) throws(Refusal) {
-        try runBlocking(.write) { database in try Self.insert(entry, into: database) }
-    }
-
-    @available(*, deprecated, message: "blocks its thread while another process holds the ledger; use `await recordIssued(task:accessKeyID:sessionID:expiresAt:state:now:)`")
-    nonisolated func issued(task: String, accessKeyID: String, sessionID: String?, expiresAt: Date, state: State, now: Date = Date()) throws(Refusal) {
-        try runBlocking(.write) { database in try Self.recordIssued(task, accessKeyID, sessionID, expiresAt, state, nil, now, in: database) }
-    }
-
-    @available(*, deprecated, message: "blocks its thread while another process holds the ledger; use `await transition(task:to:event:detail:now:)`")
-    nonisolated func transitionNow(task: String, to state: State, event: String, detail: [String: String] = [:], now: Date = Date()) throws(Refusal) {
-        try runBlocking(.write) { database in try Self.update(task: task, state: state, now: now, event: event, detail: detail, extra: nil, in: database) }
-    }
-
-    @available(*, deprecated, message: "blocks its thread while another process holds the ledger; use `await entry(task:)`")
-    nonisolated func entryNow(task: String) throws(Refusal) -> Entry? {
-        try runBlocking(.read) { database in try Self.row(task: task, in: database) }
-    }
 }

@@ -13,24 +13,6 @@ enum Repo {
     }()
 }
 
-/// A small deterministic generator, so property tests can print and replay their seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-/// The seed for a property test: `CLAWC_SEED` to replay one, otherwise a fixed default.
-func propertySeed(_ fallback: UInt64) -> UInt64 {
-    ProcessInfo.processInfo.environment["CLAWC_SEED"].flatMap { UInt64($0) } ?? fallback
-}
-
 /// A scratch folder removed by the caller.
 func temporaryDirectory() throws -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("clawc-test-\(UUID().uuidString)")

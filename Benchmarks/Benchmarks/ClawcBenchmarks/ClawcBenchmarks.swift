@@ -29,6 +29,18 @@ private func configuration(maxIterations: Int, seconds: Int, skip: Bool = false)
         skip: skip)
 }
 
+/// The catalog, the shipped rules and the example task, for the warm-compile benchmarks' setup.
+private func warmTask() throws -> (Catalog, RuleSet, Task) {
+    let catalog = try Catalog(directory: catalogDirectory)
+    let rules = repositoryRoot.appendingPathComponent("rules").path
+    guard let ruleSet = RuleSet.load(directory: rules, displayPath: "rules").0 else { throw SetupFailure(message: "rules do not load") }
+    let taskPath = repositoryRoot.appendingPathComponent("golden/log-analysis/one-bucket.task.yaml").path
+    guard case .success(let source) = YAMLSource.load(path: taskPath, displayPath: "task"), let task = SyntaxReader.task(source).0 else {
+        throw SetupFailure(message: "the task does not load")
+    }
+    return (catalog, ruleSet, task)
+}
+
 let benchmarks: @Sendable () -> Void = {
     Benchmark("catalog: index only", configuration: configuration(maxIterations: 2_000, seconds: 5)) { benchmark in
         for _ in benchmark.scaledIterations {
@@ -83,13 +95,7 @@ let benchmarks: @Sendable () -> Void = {
             }
         },
         setup: { () throws -> (PreparedRules, Task) in
-            let catalog = try Catalog(directory: catalogDirectory)
-            let rules = repositoryRoot.appendingPathComponent("rules").path
-            guard let ruleSet = RuleSet.load(directory: rules, displayPath: "rules").0 else { throw SetupFailure(message: "rules do not load") }
-            let taskPath = repositoryRoot.appendingPathComponent("golden/log-analysis/one-bucket.task.yaml").path
-            guard case .success(let source) = YAMLSource.load(path: taskPath, displayPath: "task"), let task = SyntaxReader.task(source).0 else {
-                throw SetupFailure(message: "the task does not load")
-            }
+            let (catalog, ruleSet, task) = try warmTask()
             let prepared = PreparedRules(ruleSet: ruleSet, catalog: catalog)
             guard prepared.compile(task: task).json != nil else { throw SetupFailure(message: "the task does not compile") }
             return (prepared, task)
@@ -106,13 +112,7 @@ let benchmarks: @Sendable () -> Void = {
             }
         },
         setup: { () throws -> (String, [Statement], Catalog) in
-            let catalog = try Catalog(directory: catalogDirectory)
-            let rules = repositoryRoot.appendingPathComponent("rules").path
-            guard let ruleSet = RuleSet.load(directory: rules, displayPath: "rules").0 else { throw SetupFailure(message: "rules do not load") }
-            let taskPath = repositoryRoot.appendingPathComponent("golden/log-analysis/one-bucket.task.yaml").path
-            guard case .success(let source) = YAMLSource.load(path: taskPath, displayPath: "task"), let task = SyntaxReader.task(source).0 else {
-                throw SetupFailure(message: "the task does not load")
-            }
+            let (catalog, ruleSet, task) = try warmTask()
             let outcome = Compiler.compile(ruleSet: ruleSet, task: task, catalog: catalog)
             guard let json = outcome.json, let rule = outcome.rule else { throw SetupFailure(message: "the task does not compile") }
             let envelope = Envelope.statements(for: rule, lowered: RuleLowering(catalog: catalog).lower(rule).0)
