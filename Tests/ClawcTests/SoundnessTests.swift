@@ -10,15 +10,6 @@ import Testing
 /// its fix: size fitting after merging, ARN fields, the prover's running time, dropped actions, and a widening
 /// pass caught by the final proof in every build.
 @Suite struct SoundnessTests {
-    /// A pass that widens every statement to every resource: what a buggy pass could do.
-    struct WidenToEverything: Pass {
-        let name = "widen-to-everything"
-        let summary = "test only: a pass with a bug"
-        func run(_ ir: inout PolicyIR, _ context: inout PassContext) {
-            for index in ir.statements.indices { ir.statements[index].resources = ["*"] }
-        }
-    }
-
     static let twoNestedGrants = """
         purpose: logs-writer
         fit: [allow-resource-collapse]

@@ -7,14 +7,6 @@ import Testing
 /// The final proof in the build users run: a widening pass injected after the shipped ones is caught and nothing
 /// is printed. (The per-pass checks exist in debug builds only; this build has none.)
 @Suite struct ReleaseProofTests {
-    struct WidenToEverything: Pass {
-        let name = "widen-to-everything"
-        let summary = "test only: a pass with a bug"
-        func run(_ ir: inout PolicyIR, _ context: inout PassContext) {
-            for index in ir.statements.indices { ir.statements[index].resources = ["*"] }
-        }
-    }
-
     @Test func thisIsAReleaseBuild() {
         #if DEBUG
         Issue.record("the soundness package is meant to run with `-c release`")

@@ -1,0 +1,1 @@
+../../../Tests/ClawcTests/WideningPass.swift
