@@ -1,4 +1,8 @@
+import Crypto
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The ledger's audit log as a hash chain, apart from any store: how a record is hashed, what follows a head, and
 /// how a chain is checked. Every `LedgerStore` writes and verifies records through this type, so a chain written by
@@ -8,6 +12,10 @@ import Foundation
 /// whole seconds since 1970, the event, the task ID (empty when none), the detail as canonical JSON (sorted keys,
 /// slashes unescaped) and the previous record's hash; the first record's previous hash is `genesis`. Changing any
 /// of this breaks every existing ledger's chain.
+///
+/// A keyed chain (an `AuditKey` kept outside the ledger) hashes the same text with HMAC-SHA256 under the key instead:
+/// whoever can write the ledger but does not hold the key cannot recompute the chain after an edit. A ledger's chain
+/// is keyed from its first record or not at all; the store records which key (by its ID, never the key).
 public enum AuditChain {
     /// The previous hash of the first record, and the head hash of an empty chain: 64 zeros.
     public static let genesis = String(repeating: "0", count: 64)
@@ -41,20 +49,22 @@ public enum AuditChain {
         return String(decoding: data, as: UTF8.self)
     }
 
-    public static func hash(seq: Int64, at: Int64, event: String, taskID: String?, detail: String, prev: String) -> String {
-        Hex.sha256([String(seq), String(at), event, taskID ?? "", detail, prev].joined(separator: "\n"))
+    public static func hash(seq: Int64, at: Int64, event: String, taskID: String?, detail: String, prev: String, key: AuditKey? = nil) -> String {
+        let text = [String(seq), String(at), event, taskID ?? "", detail, prev].joined(separator: "\n")
+        guard let key else { return Hex.sha256(text) }
+        return Hex.string(HMAC<SHA256>.authenticationCode(for: Data(text.utf8), using: key.key))
     }
 
     /// The record that follows `head` (nil: the chain is empty).
-    public static func record(after head: (seq: Int64, hash: String)?, event: String, taskID: String?, detail: [String: String], at: Date)
-        -> Record
+    public static func record(after head: (seq: Int64, hash: String)?, event: String, taskID: String?, detail: [String: String], at: Date,
+                              key: AuditKey? = nil) -> Record
     {
         let seq = (head?.seq ?? 0) + 1
         let prev = head?.hash ?? genesis
         let at = Int64(at.timeIntervalSince1970.rounded(.down))
         let detail = canonical(detail)
         return Record(seq: seq, at: at, event: event, taskID: taskID, detail: detail, prev: prev,
-                      hash: hash(seq: seq, at: at, event: event, taskID: taskID, detail: detail, prev: prev))
+                      hash: hash(seq: seq, at: at, event: event, taskID: taskID, detail: detail, prev: prev, key: key))
     }
 
     /// `SEQ HASH`, as `clawc audit head` prints it; an empty chain is `0` and the genesis hash.
@@ -77,11 +87,13 @@ public enum AuditChain {
         private var expectedSeq: Int64 = 1
         private var anchor: (seq: Int64, hash: String)?
         private var anchorSeen = false
+        private let key: AuditKey?
         /// Set at the first record that does not hold; later records are not looked at.
         public private(set) var failure: LedgerAuditVerdict?
 
-        public init(expecting anchor: (seq: Int64, hash: String)? = nil) {
+        public init(expecting anchor: (seq: Int64, hash: String)? = nil, key: AuditKey? = nil) {
             self.anchor = anchor
+            self.key = key
         }
 
         /// Takes the next record; false once the chain is broken (stop feeding it).
@@ -95,9 +107,9 @@ public enum AuditChain {
                 failure = .broken(seq: record.seq, reason: "it does not link to the record before it")
                 return false
             }
-            let hash = AuditChain.hash(seq: record.seq, at: record.at, event: record.event, taskID: record.taskID, detail: record.detail, prev: prev)
+            let hash = AuditChain.hash(seq: record.seq, at: record.at, event: record.event, taskID: record.taskID, detail: record.detail, prev: prev, key: key)
             guard record.hash == hash else {
-                failure = .broken(seq: record.seq, reason: "its contents do not match its hash")
+                failure = .broken(seq: record.seq, reason: key == nil ? "its contents do not match its hash" : "its contents do not match its keyed hash")
                 return false
             }
             if let anchor, anchor.seq == record.seq {
@@ -130,9 +142,51 @@ public enum AuditChain {
     }
 
     /// Verifies a whole chain held in memory.
-    public static func verify(_ records: some Sequence<Record>, expecting anchor: (seq: Int64, hash: String)? = nil) -> LedgerAuditVerdict {
-        var verifier = Verifier(expecting: anchor)
+    public static func verify(_ records: some Sequence<Record>, expecting anchor: (seq: Int64, hash: String)? = nil, key: AuditKey? = nil)
+        -> LedgerAuditVerdict
+    {
+        var verifier = Verifier(expecting: anchor, key: key)
         for record in records where !verifier.check(record) { break }
         return verifier.finish()
+    }
+}
+
+/// The secret an audit chain is keyed with, read from a file kept outside the ledger (`--audit-key`, `CLAWC_AUDIT_KEY`).
+///
+/// The file holds at least 32 bytes (say `openssl rand -hex 32`), at most 4 KiB; trailing white space is not part of
+/// the key. It must not be readable by group or others, as for an SSH key. The key's ID, a digest that does not
+/// reveal it, is what a ledger records to tell which key its chain is keyed with.
+public struct AuditKey: Sendable {
+    let key: SymmetricKey
+    /// 16 hex digits naming the key.
+    public let id: String
+
+    public static let environmentVariable = "CLAWC_AUDIT_KEY"
+
+    public init(bytes: [UInt8]) {
+        key = SymmetricKey(data: bytes)
+        id = String(Hex.sha256(Data("clawc audit key id\n".utf8) + Data(bytes)).prefix(16))
+    }
+
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public var message: String
+        public var description: String { message }
+    }
+
+    public static func load(path: String) throws(Failure) -> AuditKey {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw Failure(message: "cannot read the audit key `\(path)`: \(String(cString: strerror(errno)))") }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw Failure(message: "the audit key `\(path)` is not a regular file") }
+        guard info.st_mode & 0o077 == 0 else {
+            throw Failure(message: "the audit key `\(path)` is readable or writable by group or others (mode \(String(info.st_mode & 0o777, radix: 8))); run `chmod 600` on it")
+        }
+        guard info.st_size <= 4096 else { throw Failure(message: "the audit key `\(path)` is over 4 KiB; it should hold one key, such as `openssl rand -hex 32`") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw Failure(message: "cannot read the audit key `\(path)`") }
+        var bytes = Array(data)
+        while let last = bytes.last, last == 0x20 || (0x09...0x0d).contains(last) { bytes.removeLast() }
+        guard bytes.count >= 32 else {
+            throw Failure(message: "the audit key `\(path)` holds \(bytes.count) bytes; a key needs at least 32 (make one with `openssl rand -hex 32`)")
+        }
+        return AuditKey(bytes: bytes)
     }
 }

@@ -69,10 +69,14 @@ public struct WebIdentityBackend: CredentialBackend {
         }
         // One token, one issuance: keyed on `jti`, or on the token itself when it has none (Kubernetes
         // service-account tokens before 1.29 carry no `jti`).
-        let tokenID = claims.jwtID ?? "sha256:" + Hex.sha256(token.trimmingCharacters(in: .whitespacesAndNewlines))
-        return Authorization(
+        let trimmed = token.trimmingCharacters(in: .whitespacesAndNewlines)
+        let tokenID = claims.jwtID ?? "sha256:" + Hex.sha256(trimmed)
+        var authorization = Authorization(
             subject: claims.subject, tokenID: tokenID, tokenExpiresAt: claims.expiresAt,
             sessionName: SessionName.make(subject: claims.subject, taskID: taskID), roleARN: roleARN, lifetime: lifetime)
+        // A repeat request with this same token gets the same credential back, sealed under the token's bytes.
+        authorization.sealingSecret = Array(trimmed.utf8)
+        return authorization
     }
 
     public func obtain(_ request: IssueRequest, _ authorization: Authorization) async throws(IssueFailure) -> ObtainedCredential {

@@ -20,6 +20,10 @@ public struct Issuance: Sendable {
     public var state: Ledger.State
     /// Things the operator should know that did not stop the issuance (a pending revocation).
     public var warnings: [String]
+    /// True when this is the credential issued earlier for the same task and token, handed back to a repeat request.
+    public var repeated = false
+    /// The audit chain's head after this issuance was recorded (`SEQ HASH` once formatted), if the ledger could say.
+    public var auditHead: (seq: Int64, hash: String)?
 }
 
 /// Why nothing was issued, and which exit code that means.
@@ -115,6 +119,9 @@ public struct Authorization: Sendable {
     /// Scope-down layers under the role session (scoped credentials); 0 for web identity.
     public var layers: Int = 0
     public var parentTask: String?
+    /// What the credential is sealed under for a repeat request (the token's bytes); nil: no repeat on this path.
+    /// Never stored, logged or sent anywhere but to the key derivation.
+    public var sealingSecret: [UInt8]?
 
     public init(subject: String, tokenID: String?, tokenExpiresAt: Date?, sessionName: String, roleARN: String, lifetime: LifetimeChoice) {
         self.subject = subject
@@ -191,7 +198,14 @@ public struct Issuer: Sendable {
         entry.policy = request.policy
         entry.layers = authorization.layers
         entry.parentTask = authorization.parentTask
-        do { try await ledger.begin(entry) } catch { throw .ledger(error) }
+        do {
+            try await ledger.begin(entry)
+        } catch {
+            // The same task with the same token again (botocore refreshing through `credential_process`, a retry
+            // after a lost answer): the credential issued then, never a second one.
+            if let repeated = try await repeatIssuance(entry, authorization, request, refusal: error, explain: explain) { return repeated }
+            throw .ledger(error)
+        }
 
         // 4. STS.
         let obtained: ObtainedCredential
@@ -214,10 +228,13 @@ public struct Issuer: Sendable {
         //    `clawc sweep`; the credential exists and is returned.
         var warnings: [String] = []
         var recorded = true
+        let sealed = authorization.sealingSecret.flatMap { secret in
+            authorization.tokenID.flatMap { CredentialSeal.seal(obtained.credentials, secret: secret, taskID: entry.taskID, tokenID: $0) }
+        }
         do {
             try await ledger.recordIssued(
                 task: entry.taskID, accessKeyID: obtained.credentials.accessKeyID, sessionID: obtained.sessionID,
-                expiresAt: obtained.credentials.expiration, state: backend.recordedState, roleARN: obtained.roleARN, now: Date())
+                expiresAt: obtained.credentials.expiration, state: backend.recordedState, roleARN: obtained.roleARN, sealed: sealed, now: Date())
         } catch {
             recorded = false
             warnings.append("the ledger could not record the credential (\(error.description)); `clawc sweep` will report the task as issuing")
@@ -228,9 +245,48 @@ public struct Issuer: Sendable {
             state = after.state
             warnings += after.warnings
         }
-        return Issuance(
+        var issuance = Issuance(
             credentials: obtained.credentials, sessionName: authorization.sessionName, taskID: task.taskId.value,
             purpose: rule.purpose.value, subject: authorization.subject, policy: request.policy, lifetime: authorization.lifetime,
             path: backend.path, state: state, warnings: warnings)
+        issuance.auditHead = try? await ledger.auditHead()
+        explain("audit head: \(AuditChain.format(head: issuance.auditHead))")
+        return issuance
+    }
+
+    /// The credential issued earlier for this task, when the refused request is a repeat of that issuance: the same
+    /// task, the same token (by ID, and able to open the sealed copy, which only the token's bytes can), the same
+    /// policy, a row whose credential was recorded, and a credential that has not expired. Anything else is nil, and
+    /// the refusal stands. The hand-back is written to the audit chain; if that write fails, nothing is returned.
+    func repeatIssuance(_ entry: LedgerEntry, _ authorization: Authorization, _ request: IssueRequest, refusal: LedgerRefusal,
+                        explain: (String) -> Void) async throws(IssueFailure) -> Issuance?
+    {
+        switch refusal {
+        case .taskAlreadyIssued, .tokenAlreadyUsed: break
+        default: return nil
+        }
+        guard let secret = authorization.sealingSecret, let tokenID = authorization.tokenID,
+            let earlier = try? await ledger.entry(task: entry.taskID),
+            earlier.jwtID == tokenID, earlier.via == entry.via, earlier.policySHA256 == entry.policySHA256,
+            [.pending, .sealed, .issued].contains(earlier.state),
+            let expiresAt = earlier.expiresAt, expiresAt > request.now,
+            let sealed = earlier.sealedCredential,
+            let credentials = CredentialSeal.open(sealed, secret: secret, taskID: entry.taskID, tokenID: tokenID),
+            credentials.accessKeyID == earlier.accessKeyID
+        else { return nil }
+        do {
+            try await ledger.audit("returned", task: entry.taskID, detail: ["accessKeyId": credentials.accessKeyID, "jti": tokenID], now: Date())
+        } catch {
+            throw .ledger(error)
+        }
+        explain("repeat: task `\(HostileText.escape(entry.taskID))` already has a live credential issued for this token; returning it (no STS call)")
+        var issuance = Issuance(
+            credentials: credentials, sessionName: earlier.sessionName, taskID: entry.taskID, purpose: earlier.purpose,
+            subject: earlier.subject, policy: earlier.policy ?? request.policy, lifetime: authorization.lifetime, path: earlier.via,
+            state: earlier.state, warnings: [])
+        issuance.repeated = true
+        issuance.auditHead = try? await ledger.auditHead()
+        explain("audit head: \(AuditChain.format(head: issuance.auditHead))")
+        return issuance
     }
 }

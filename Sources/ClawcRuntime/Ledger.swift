@@ -31,15 +31,18 @@ public actor Ledger: LedgerStore {
 
     public nonisolated let path: String
     public nonisolated let busyLimit: Duration
+    /// The key the audit chain is keyed with, or nil for a plain SHA-256 chain.
+    public nonisolated let auditKey: AuditKey?
     nonisolated let connection: Connection
 
     /// Opens the ledger at `path`. With `create` (issuing, revoking, sweeping) a missing file is created, mode 0600,
     /// and set up on first use; without it (auditing) a missing file is refused and nothing is ever created or
     /// changed in the file's layout. Setup (WAL, tables) happens on the first call, with the same retries as any
     /// other, so many processes can open one new ledger at once.
-    public init(path: String, create: Bool = true, busyLimit: Duration = Ledger.defaultBusyLimit) throws(Refusal) {
+    public init(path: String, create: Bool = true, busyLimit: Duration = Ledger.defaultBusyLimit, auditKey: AuditKey? = nil) throws(Refusal) {
         self.path = path
         self.busyLimit = busyLimit
+        self.auditKey = auditKey
         if create {
             let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
             if fd >= 0 {
@@ -71,19 +74,26 @@ public actor Ledger: LedgerStore {
     // MARK: the store
 
     public func begin(_ entry: Entry) async throws(Refusal) {
-        try await run(.write) { database in try Self.insert(entry, into: database) }
+        let key = auditKey
+        try await run(.write) { database in try Self.insert(entry, into: database, key: key) }
     }
 
-    public func recordIssued(task: String, accessKeyID: String, sessionID: String?, expiresAt: Date, state: State, roleARN: String? = nil, now: Date = Date())
-        async throws(Refusal)
+    public func recordIssued(task: String, accessKeyID: String, sessionID: String?, expiresAt: Date, state: State, roleARN: String? = nil,
+                             sealed: String? = nil, now: Date = Date()) async throws(Refusal)
     {
-        try await run(.write) { database in try Self.recordIssued(task, accessKeyID, sessionID, expiresAt, state, roleARN, now, in: database) }
+        let key = auditKey
+        try await run(.write) { database in
+            try Self.recordIssued(task, accessKeyID, sessionID, expiresAt, state, roleARN, sealed, now, in: database, key: key)
+        }
     }
 
     public func transition(task: String, to state: State, event: String, detail: [String: String] = [:], now: Date = Date())
         async throws(Refusal)
     {
-        try await run(.write) { database in try Self.update(task: task, state: state, now: now, event: event, detail: detail, extra: nil, in: database) }
+        let key = auditKey
+        try await run(.write) { database in
+            try Self.update(task: task, state: state, now: now, event: event, detail: detail, extra: nil, in: database, key: key)
+        }
     }
 
     public func entry(task: String) async throws(Refusal) -> Entry? {
@@ -95,11 +105,13 @@ public actor Ledger: LedgerStore {
     }
 
     public func audit(_ event: String, task: String? = nil, detail: [String: String], now: Date = Date()) async throws(Refusal) {
-        try await run(.write) { database in try Self.appendAudit(event, task: task, detail: detail, at: now, in: database) }
+        let key = auditKey
+        try await run(.write) { database in try Self.appendAudit(event, task: task, detail: detail, at: now, in: database, key: key) }
     }
 
     public func verifyAudit(expecting head: (seq: Int64, hash: String)?) async throws(Refusal) -> AuditVerdict {
-        try await run(.read) { database in try Self.verify(expecting: head, database) }
+        let key = auditKey
+        return try await run(.read) { database in try Self.verify(expecting: head, database, key: key) }
     }
 
     public func auditHead() async throws(Refusal) -> (seq: Int64, hash: String)? {
@@ -202,19 +214,44 @@ public actor Ledger: LedgerStore {
                 policy_sha256 TEXT NOT NULL, session_name TEXT NOT NULL, role_arn TEXT NOT NULL, via TEXT NOT NULL,
                 access_key_id TEXT, session_id TEXT, expires_at INTEGER, token_expires_at INTEGER,
                 state TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
-                policy TEXT, layers INTEGER NOT NULL DEFAULT 0, parent_task TEXT);
+                policy TEXT, layers INTEGER NOT NULL DEFAULT 0, parent_task TEXT, sealed_credential TEXT);
             CREATE TABLE IF NOT EXISTS audit (
                 seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, event TEXT NOT NULL, task_id TEXT,
                 detail TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
             CREATE INDEX IF NOT EXISTS audit_task ON audit (task_id, event);
+            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
             """)
+        // Ledgers made before sealed credentials were kept gain the column.
+        let columns = try database.query("PRAGMA table_info(issuance)").compactMap { $0["name"]?.text }
+        if !columns.contains("sealed_credential") {
+            try database.execute("ALTER TABLE issuance ADD COLUMN sealed_credential TEXT")
+        }
+    }
+
+    /// The ID of the key the audit chain is keyed with, as the ledger records it.
+    static let auditKeyMeta = "audit_key_id"
+
+    static func recordedKeyID(_ database: SQLiteDatabase) throws -> String? {
+        let hasMeta = !(try database.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'")).isEmpty
+        guard hasMeta else { return nil }
+        return try database.query("SELECT value FROM meta WHERE key = ?", [.text(auditKeyMeta)]).first?["value"]?.text
+    }
+
+    /// Why `key` cannot be used with a chain keyed with `recorded` (nil: unkeyed), or nil when it can.
+    static func keyMismatch(recorded: String?, key: AuditKey?, chainEmpty: Bool) -> String? {
+        switch (recorded, key) {
+        case (nil, nil): return nil
+        case (nil, .some): return chainEmpty ? nil : "the ledger's audit chain is not keyed (it was started without an audit key), but an audit key was given; a chain is keyed from its first record or not at all: unset --audit-key / CLAWC_AUDIT_KEY for this ledger, or start a new ledger with the key"
+        case (.some(let id), nil): return "the ledger's audit chain is keyed (key ID \(id)), and no audit key was given: pass --audit-key FILE or set CLAWC_AUDIT_KEY"
+        case let (.some(id), .some(key)): return id == key.id ? nil : "the ledger's audit chain is keyed with key ID \(id), and the audit key given has ID \(key.id): it is not the ledger's key"
+        }
     }
 
     // MARK: transactions' bodies (inside `attempt`, never awaiting)
 
     /// The `issuing` row and its audit record, or a refusal: a task or token seen before. A `failed` row of the
     /// same task is replaced.
-    static func insert(_ entry: Entry, into database: SQLiteDatabase) throws {
+    static func insert(_ entry: Entry, into database: SQLiteDatabase, key: AuditKey?) throws {
         if let existing = try row(task: entry.taskID, in: database) {
             guard existing.state == .failed else { throw Refusal.taskAlreadyIssued(entry.taskID, existing.state) }
             try database.query("DELETE FROM issuance WHERE task_id = ?", [.text(entry.taskID)])
@@ -242,34 +279,34 @@ public actor Ledger: LedgerStore {
             "purpose": entry.purpose, "subject": entry.subject, "jti": entry.jwtID ?? "", "policySha256": entry.policySHA256,
             "sessionName": entry.sessionName, "roleArn": entry.roleARN, "via": entry.via.rawValue, "layers": String(entry.layers),
             "parentTask": entry.parentTask ?? "",
-        ], at: entry.createdAt, in: database)
+        ], at: entry.createdAt, in: database, key: key)
     }
 
     static func recordIssued(_ task: String, _ accessKeyID: String, _ sessionID: String?, _ expiresAt: Date, _ state: State, _ roleARN: String?,
-                             _ now: Date, in database: SQLiteDatabase) throws {
+                             _ sealed: String?, _ now: Date, in database: SQLiteDatabase, key: AuditKey?) throws {
         var detail = ["accessKeyId": accessKeyID, "sessionId": sessionID ?? "", "expiresAt": AWSDate.format(expiresAt)]
-        var columns = "access_key_id = ?, session_id = ?, expires_at = ?"
-        var values: [SQLiteDatabase.Value] = [.text(accessKeyID), sessionID.map { .text($0) } ?? .null, time(expiresAt)]
+        var columns = "access_key_id = ?, session_id = ?, expires_at = ?, sealed_credential = ?"
+        var values: [SQLiteDatabase.Value] = [.text(accessKeyID), sessionID.map { .text($0) } ?? .null, time(expiresAt), sealed.map { .text($0) } ?? .null]
         // The scoped path learns the caller's session ARN from STS's answer: the row's role from then on.
         if let roleARN {
             detail["roleArn"] = roleARN
             columns += ", role_arn = ?"
             values.append(.text(roleARN))
         }
-        try update(task: task, state: state, now: now, event: "issued", detail: detail, extra: (columns, values), in: database)
+        try update(task: task, state: state, now: now, event: "issued", detail: detail, extra: (columns, values), in: database, key: key)
     }
 
     /// Moves a row on and records why; refuses a task with no row, so the audit log never tells of a change that
     /// did not happen.
     static func update(task: String, state: State, now: Date, event: String, detail: [String: String],
-                       extra: (String, [SQLiteDatabase.Value])?, in database: SQLiteDatabase) throws {
+                       extra: (String, [SQLiteDatabase.Value])?, in database: SQLiteDatabase, key: AuditKey?) throws {
         let set = ["state = ?", "updated_at = ?"] + (extra.map { [$0.0] } ?? [])
         try database.query("UPDATE issuance SET \(set.joined(separator: ", ")) WHERE task_id = ?",
                            [.text(state.rawValue), time(now)] + (extra?.1 ?? []) + [.text(task)])
         guard database.changes == 1 else { throw Refusal.storage("the ledger has no row for task `\(task)`; nothing was changed") }
         var detail = detail
         detail["state"] = state.rawValue
-        try appendAudit(event, task: task, detail: detail, at: now, in: database)
+        try appendAudit(event, task: task, detail: detail, at: now, in: database, key: key)
     }
 
     static func row(task: String, in database: SQLiteDatabase) throws -> Entry? {
@@ -299,6 +336,7 @@ public actor Ledger: LedgerStore {
         entry.policy = row["policy"]?.text
         entry.layers = Int(row["layers"]?.int ?? 0)
         entry.parentTask = row["parent_task"]?.text
+        entry.sealedCredential = row["sealed_credential"]?.text
         return entry
     }
 
@@ -317,8 +355,15 @@ public actor Ledger: LedgerStore {
 
     /// Appends the record that follows the current head. Inside the change's own write transaction, so the record
     /// and the change commit together or not at all.
-    static func appendAudit(_ event: String, task: String?, detail: [String: String], at: Date, in database: SQLiteDatabase) throws {
-        let record = AuditChain.record(after: try head(database).map { ($0.seq, $0.hash) }, event: event, taskID: task, detail: detail, at: at)
+    static func appendAudit(_ event: String, task: String?, detail: [String: String], at: Date, in database: SQLiteDatabase, key: AuditKey?) throws {
+        let head = try head(database)
+        let recorded = try recordedKeyID(database)
+        if let mismatch = keyMismatch(recorded: recorded, key: key, chainEmpty: head == nil) { throw Refusal.storage(mismatch) }
+        if let key, recorded == nil {
+            // The chain's first record: from here on it is keyed with this key.
+            try database.query("INSERT INTO meta (key, value) VALUES (?, ?)", [.text(auditKeyMeta), .text(key.id)])
+        }
+        let record = AuditChain.record(after: head.map { ($0.seq, $0.hash) }, event: event, taskID: task, detail: detail, at: at, key: key)
         try database.query("INSERT INTO audit (seq, at, event, task_id, detail, prev, hash) VALUES (?,?,?,?,?,?,?)", [
             .int(record.seq), .int(record.at), .text(record.event), record.taskID.map { .text($0) } ?? .null, .text(record.detail),
             .text(record.prev), .text(record.hash),
@@ -326,8 +371,12 @@ public actor Ledger: LedgerStore {
     }
 
     /// Streams the chain through `AuditChain.Verifier` in one read transaction (one consistent snapshot).
-    static func verify(expecting head: (seq: Int64, hash: String)?, _ database: SQLiteDatabase) throws -> AuditVerdict {
-        var verifier = AuditChain.Verifier(expecting: head)
+    static func verify(expecting head: (seq: Int64, hash: String)?, _ database: SQLiteDatabase, key: AuditKey?) throws -> AuditVerdict {
+        let current = try Self.head(database)
+        if let mismatch = keyMismatch(recorded: try recordedKeyID(database), key: key, chainEmpty: current == nil) {
+            throw Refusal.storage(mismatch)
+        }
+        var verifier = AuditChain.Verifier(expecting: head, key: key)
         try database.forEachRow("SELECT seq, at, event, task_id, detail, prev, hash FROM audit ORDER BY seq") { row in
             verifier.check(AuditChain.Record(
                 seq: row["seq"]?.int ?? -1, at: row["at"]?.int ?? 0, event: row["event"]?.text ?? "", taskID: row["task_id"]?.text,

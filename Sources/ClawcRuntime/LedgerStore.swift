@@ -21,10 +21,12 @@ public enum IssuancePath: String, Sendable, CaseIterable {
 public protocol LedgerStore: Sendable {
     /// Writes the `issuing` row, or refuses a task or token seen before. A `failed` row of the same task is replaced.
     func begin(_ entry: LedgerEntry) async throws(LedgerRefusal)
-    /// Records the credential (never its secret) and moves the row to `state`; `roleARN`, when given, replaces the
-    /// row's role (the scoped path learns the caller's session ARN from STS's answer). A task with no row is refused.
-    func recordIssued(task: String, accessKeyID: String, sessionID: String?, expiresAt: Date, state: LedgerState, roleARN: String?, now: Date)
-        async throws(LedgerRefusal)
+    /// Records the credential and moves the row to `state`; `roleARN`, when given, replaces the row's role (the
+    /// scoped path learns the caller's session ARN from STS's answer). `sealed` is the credential sealed under its
+    /// token (`CredentialSeal`), kept verbatim for a repeat request; never a plaintext secret. A task with no row is
+    /// refused.
+    func recordIssued(task: String, accessKeyID: String, sessionID: String?, expiresAt: Date, state: LedgerState, roleARN: String?,
+                      sealed: String?, now: Date) async throws(LedgerRefusal)
     /// Moves a row to `state`, with an audit record `event`. A task with no row is refused.
     func transition(task: String, to state: LedgerState, event: String, detail: [String: String], now: Date) async throws(LedgerRefusal)
     func entry(task: String) async throws(LedgerRefusal) -> LedgerEntry?
@@ -34,7 +36,8 @@ public protocol LedgerStore: Sendable {
     func audit(_ event: String, task: String?, detail: [String: String], now: Date) async throws(LedgerRefusal)
     /// Walks the audit chain and names the first record that does not hold. With `head` (an earlier `auditHead()`
     /// kept outside the store), the chain must also still contain that record unchanged: a chain rewritten or cut
-    /// short up to there is broken even if every link holds.
+    /// short up to there is broken even if every link holds. A keyed chain is checked under the store's `AuditKey`;
+    /// a keyed chain without the key, or an unkeyed one with a key, is refused with `.storage` naming the mismatch.
     func verifyAudit(expecting head: (seq: Int64, hash: String)?) async throws(LedgerRefusal) -> LedgerAuditVerdict
     /// The last audit record's sequence number and hash, or nil while the chain is empty. Not verified: this is the
     /// anchor an operator keeps elsewhere and later hands to `verifyAudit(expecting:)`.
@@ -90,6 +93,9 @@ public struct LedgerEntry: Sendable, Equatable {
     public var layers: Int = 0
     /// The task whose scoped credentials requested this one, in a sub-agent chain.
     public var parentTask: String?
+    /// The credential sealed under the token it was issued for (`CredentialSeal`), for a repeat request; nil when
+    /// none was kept. Opaque to the store.
+    public var sealedCredential: String?
 
     public init(taskID: String, purpose: String, subject: String, jwtID: String?, policySHA256: String, sessionName: String,
                 roleARN: String, via: IssuancePath, tokenExpiresAt: Date?, now: Date) {
@@ -155,10 +161,11 @@ public enum LedgerAuditVerdict: Equatable, Sendable {
 }
 
 extension LedgerStore {
-    /// `recordIssued` for a path that learns nothing new about the role from STS's answer.
+    /// `recordIssued` for a path that learns nothing new about the role from STS's answer and keeps no sealed copy.
     public func recordIssued(task: String, accessKeyID: String, sessionID: String?, expiresAt: Date, state: LedgerState, now: Date)
         async throws(LedgerRefusal)
     {
-        try await recordIssued(task: task, accessKeyID: accessKeyID, sessionID: sessionID, expiresAt: expiresAt, state: state, roleARN: nil, now: now)
+        try await recordIssued(task: task, accessKeyID: accessKeyID, sessionID: sessionID, expiresAt: expiresAt, state: state, roleARN: nil,
+                               sealed: nil, now: now)
     }
 }

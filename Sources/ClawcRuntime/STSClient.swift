@@ -36,8 +36,11 @@ public struct STSError: Error, Sendable, CustomStringConvertible {
     public var description: String { "STS \(code): \(message)" }
 
     /// Codes worth another try; nothing else is retried.
+    /// Whether the call may be sent again: only an answer that says STS did nothing (a 4xx naming throttling or an
+    /// IdP it could not reach). A 5xx is not retried: STS may have issued a credential before failing, and a second
+    /// call would issue another for the same task.
     public var isRetryable: Bool {
-        ["Throttling", "ThrottlingException", "RequestLimitExceeded", "IDPCommunicationError"].contains(code) || httpStatus >= 500
+        (400..<500).contains(httpStatus) && ["Throttling", "ThrottlingException", "RequestLimitExceeded", "IDPCommunicationError"].contains(code)
     }
 
     /// A short explanation for the codes an issuer runs into.

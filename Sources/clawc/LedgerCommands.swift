@@ -10,8 +10,26 @@ struct LedgerOptions: ParsableArguments {
         valueName: "LOCATION"))
     var ledger: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "A file holding the key the audit chain is keyed with (HMAC-SHA256), kept outside the ledger (default: $CLAWC_AUDIT_KEY). At least 32 bytes, mode 0600; make one with `openssl rand -hex 32`. A ledger's chain is keyed from its first record or not at all.",
+        valueName: "FILE"))
+    var auditKey: String?
+
     @Option(name: .long, help: ArgumentHelp("The most characters a role's trust policy may reach (IAM's default quota is 2048).", valueName: "N"))
     var trustPolicyLimit: Int = 2048
+
+    /// The audit key from --audit-key or CLAWC_AUDIT_KEY, or nil when neither is set; a key that cannot be read is an
+    /// error (exit 1) rather than an unkeyed chain.
+    func loadAuditKey(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> AuditKey? {
+        let path = auditKey ?? environment[AuditKey.environmentVariable].flatMap { $0.isEmpty ? nil : $0 }
+        guard let path else { return nil }
+        do {
+            return try AuditKey.load(path: path)
+        } catch {
+            Console.error("clawc: error: \(HostileText.escape(error.message)) [audit-key]\nhelp: the audit key is a file of at least 32 secret bytes, mode 0600, named by --audit-key or CLAWC_AUDIT_KEY\n")
+            throw ExitCode(1)
+        }
+    }
 
     /// Where the ledger is, from --ledger, CLAWC_LEDGER or the default (the ledger-location contract).
     func location(environment: [String: String] = ProcessInfo.processInfo.environment) throws(LedgerLocation.Failure) -> LedgerLocation {
@@ -31,8 +49,9 @@ struct LedgerOptions: ParsableArguments {
         do {
             let resolved = try location()
             if create { try resolved.prepareForWriting() } else { try resolved.requireExisting() }
+            let key = try loadAuditKey()
             do {
-                return try Ledger(path: resolved.path, create: create)
+                return try Ledger(path: resolved.path, create: create, auditKey: key)
             } catch {
                 Console.refusal(error)
                 throw ExitCode(1)

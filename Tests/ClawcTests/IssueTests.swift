@@ -81,6 +81,66 @@ extension PeerSuites {
         #expect(run.stdout.contains("assumed-role/agents/system=3Aserviceaccount=3Aagents=3Alog-bot@t-42"), "\(run.stdout)")
     }
 
+    /// How many audit records of `event` a ledger holds, read with Python's own sqlite3 (no clawc code involved).
+    static func auditCount(_ ledger: String, _ event: String) throws -> Int {
+        let run = try runProgram(URL(fileURLWithPath: "/usr/bin/env"), [
+            "python3", "-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM audit WHERE event = ?', (sys.argv[2],)).fetchone()[0])",
+            ledger, event,
+        ])
+        return Int(run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+    }
+
+    /// Review finding: botocore refreshes a credential 15 minutes before it expires, so a 900 s credential is
+    /// refreshed at once; clawc answered `already-issued`, and from 10 minutes before expiry botocore raised
+    /// `CredentialRetrievalError`. botocore's `RefreshableCredentials`, on a clock the test moves through the whole
+    /// lifetime, now gets the same credential on every refresh, and STS is called once.
+    @Test func botocoreRefreshesTheSameCredentialThroughItsWholeLife() throws {
+        let ledger = dir.appendingPathComponent("ledger.sqlite").path
+        let command = [clawcBinary.path, "issue", "--rules", Repo.path("rules"), "--task", Repo.path(Self.task),
+                       "--token-file", try tokenFile(try peers.mint(["exp": Int(Date().timeIntervalSince1970) + 3600])), "--role-arn", Self.role,
+                       "--issuer", peers.issuer.absoluteString, "--format", "credential-process", "--ledger", ledger, "--no-trust-policy"]
+        let run = try runProgram(URL(fileURLWithPath: "/usr/bin/env"), ["python3", Repo.path("Tests/peers/botocore_refresh.py"), "60", "--"] + command,
+                                 environment: ["AWS_ENDPOINT_URL_STS": peers.sts.absoluteString, "AWS_REGION": "us-east-1"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], "\(run.stdout) \(run.stderr)")
+        #expect(report["error"] is NSNull, "\(report)")
+        #expect(report["lifetime"] as? Int ?? 0 >= 890, "\(report)")
+        #expect(report["uses"] as? Int == 14, "\(report)")
+        #expect((report["keys"] as? [String])?.count == 1, "\(report)")
+        #expect(report["refreshes"] as? Int ?? 0 >= 14, "every use inside the refresh windows asks again: \(report)")
+        #expect(try Self.auditCount(ledger, "issued") == 1)
+        #expect(try Self.auditCount(ledger, "returned") == (report["refreshes"] as? Int ?? 0) - 1)
+    }
+
+    /// The README's `credential_process` profile with the real AWS CLI, at points through a 15-minute credential's
+    /// life (the clock moved with libfaketime for the CLI and the clawc it starts): every call works, on one credential.
+    @Test func theAWSCLIKeepsWorkingAcrossASimulatedCredentialLifetime() throws {
+        let faketime = try #require(["/usr/bin/faketime", "/usr/local/bin/faketime"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                                    "this test needs faketime (Debian package `faketime`; .ci/run installs it)")
+        let ledger = dir.appendingPathComponent("ledger.sqlite").path
+        let config = dir.appendingPathComponent("config")
+        let command = [clawcBinary.path, "issue", "--rules", Repo.path("rules"), "--task", Repo.path(Self.task),
+                       "--token-file", try tokenFile(try peers.mint(["exp": Int(Date().timeIntervalSince1970) + 3600])), "--role-arn", Self.role,
+                       "--issuer", peers.issuer.absoluteString, "--format", "credential-process", "--ledger", ledger, "--no-trust-policy"]
+        try "[profile agent]\ncredential_process = \(command.joined(separator: " "))\nregion = us-east-1\n"
+            .write(to: config, atomically: true, encoding: .utf8)
+        let environment = [
+            "AWS_CONFIG_FILE": config.path, "AWS_SHARED_CREDENTIALS_FILE": dir.appendingPathComponent("none").path,
+            "AWS_PROFILE": "agent", "AWS_ENDPOINT_URL_STS": peers.sts.absoluteString, "AWS_ENDPOINT_URL": peers.sts.absoluteString,
+        ]
+        let start = Date()
+        for offset in [0, 240, 420, 600, 780, 870] {
+            // The credential expires 900 s after it was issued; keep the simulated time inside that.
+            let fake = offset - Int(Date().timeIntervalSince(start))
+            let run = try runProgram(URL(fileURLWithPath: faketime), ["-f", "\(fake >= 0 ? "+" : "")\(fake)", "aws", "sts", "get-caller-identity",
+                                                                      "--output", "text", "--query", "Arn"], environment: environment)
+            #expect(run.status == 0, "at +\(offset)s: \(run.stderr)")
+            #expect(run.stdout.contains("assumed-role/agents/system=3Aserviceaccount=3Aagents=3Alog-bot@t-42"), "at +\(offset)s: \(run.stdout)")
+        }
+        #expect(try Self.auditCount(ledger, "issued") == 1)
+        #expect(try Self.auditCount(ledger, "returned") >= 5)
+    }
+
     @Test func envFormatExportsTheFourVariables() throws {
         let run = try issue(token: try peers.mint(), extra: ["--format", "env"])
         #expect(run.status == 0, "\(run.stderr)")
@@ -160,13 +220,26 @@ extension PeerSuites {
         #expect(run.stderr.contains("[sts-unavailable]"))
     }
 
-    @Test func stsServerErrorsAreRetriedThenExitThree() throws {
+    /// A 5xx does not show that STS did nothing: it may have issued a credential before failing. It was retried
+    /// (four calls), which could issue a second credential for the task; now it is one call, an unknown outcome.
+    @Test func stsServerErrorsAreNotRetriedAndExitThree() throws {
         let failing = peers.issuer.appendingPathComponent("sts-error").absoluteString + "?status=500&code=InternalFailure"
         let before = try peers.control("sts-error-count")["count"] as? Int ?? 0
         let run = try issue(token: try peers.mint(), sts: failing)
         let after = try peers.control("sts-error-count")["count"] as? Int ?? 0
         #expect(run.status == 3, "\(run.stderr)")
         #expect(run.stderr.contains("STS InternalFailure"), "\(run.stderr)")
+        #expect(run.stderr.contains("stays `issuing`"), "\(run.stderr)")
+        #expect(after - before == 1, "one call: a retry could issue a second credential")
+    }
+
+    /// Throttling says STS did nothing: retried with backoff, four calls in all.
+    @Test func stsThrottlingIsRetried() throws {
+        let failing = peers.issuer.appendingPathComponent("sts-error").absoluteString + "?status=400&code=Throttling"
+        let before = try peers.control("sts-error-count")["count"] as? Int ?? 0
+        let run = try issue(token: try peers.mint(), sts: failing)
+        let after = try peers.control("sts-error-count")["count"] as? Int ?? 0
+        #expect(run.status != 0, "\(run.stderr)")
         #expect(after - before == 4, "four attempts, then give up")
     }
 

@@ -21,10 +21,11 @@ import Testing
             events.append("issuing \(entry.taskID)")
         }
 
-        func recordIssued(task: String, accessKeyID: String, sessionID: String?, expiresAt: Date, state: Ledger.State, roleARN: String?, now: Date)
-            async throws(Ledger.Refusal)
+        func recordIssued(task: String, accessKeyID: String, sessionID: String?, expiresAt: Date, state: Ledger.State, roleARN: String?,
+                          sealed: String?, now: Date) async throws(Ledger.Refusal)
         {
             if failRecord { throw .storage("disk full") }
+            rows[task]?.sealedCredential = sealed
             rows[task]?.accessKeyID = accessKeyID
             rows[task]?.sessionID = sessionID
             rows[task]?.expiresAt = expiresAt
@@ -40,7 +41,15 @@ import Testing
 
         func entry(task: String) async throws(Ledger.Refusal) -> Ledger.Entry? { rows[task] }
         func entries(in states: Set<Ledger.State>) async throws(Ledger.Refusal) -> [Ledger.Entry] { rows.values.filter { states.contains($0.state) } }
-        func audit(_ event: String, task: String?, detail: [String: String], now: Date) async throws(Ledger.Refusal) { events.append(event) }
+        func audit(_ event: String, task: String?, detail: [String: String], now: Date) async throws(Ledger.Refusal) {
+            events.append(task.map { "\(event) \($0)" } ?? event)
+        }
+        func edit(_ task: String, _ change: @Sendable (inout Ledger.Entry) -> Void) {
+            if var row = rows[task] {
+                change(&row)
+                rows[task] = row
+            }
+        }
         func verifyAudit(expecting head: (seq: Int64, hash: String)?) async throws(Ledger.Refusal) -> Ledger.AuditVerdict { .intact(records: events.count) }
         func auditHead() async throws(Ledger.Refusal) -> (seq: Int64, hash: String)? { (Int64(events.count), "") }
     }
@@ -51,6 +60,9 @@ import Testing
         let failAt: Step?
         let failure: IssueFailure
         let after: (Ledger.State, [String])
+        /// Set: the backend seals credentials under this "token", and names the token by `tokenID`.
+        var token: String?
+        var tokenID: String?
         private let lock = NSLock()
         private var _calls = 0
         var calls: Int { lock.withLock { _calls } }
@@ -67,10 +79,12 @@ import Testing
 
         func authorize(_ request: IssueRequest, ledger: any LedgerStore, explain: (String) -> Void) async throws(IssueFailure) -> Authorization {
             if failAt == .authorize { throw failure }
-            return Authorization(
-                subject: "agent", tokenID: "jti-\(request.task.taskId.value)", tokenExpiresAt: request.now.addingTimeInterval(600),
+            var authorization = Authorization(
+                subject: "agent", tokenID: tokenID ?? "jti-\(request.task.taskId.value)", tokenExpiresAt: request.now.addingTimeInterval(600),
                 sessionName: "agent@\(request.task.taskId.value)", roleARN: "arn:aws:iam::123456789012:role/agents",
                 lifetime: LifetimeChoice(seconds: 900, explanation: "test"))
+            authorization.sealingSecret = token.map { Array($0.utf8) }
+            return authorization
         }
 
         func obtain(_ request: IssueRequest, _ authorization: Authorization) async throws(IssueFailure) -> ObtainedCredential {
@@ -78,7 +92,8 @@ import Testing
             if failAt == .obtain { throw failure }
             return ObtainedCredential(
                 credentials: TemporaryCredentials(
-                    accessKeyID: "ASIA\(request.task.taskId.value)", secretAccessKey: "secret", sessionToken: "token",
+                    accessKeyID: "ASIA\(request.task.taskId.value)-\(lock.withLock { _calls })", secretAccessKey: "secret-\(UUID().uuidString)",
+                    sessionToken: "token",
                     expiration: request.now.addingTimeInterval(900), assumedRoleARN: nil, assumedRoleID: "AROA:\(authorization.sessionName)"),
                 sessionID: "AROA:\(authorization.sessionName)", roleARN: nil)
         }
@@ -140,6 +155,102 @@ import Testing
         guard case .failure(.refused(let code, _, _)) = again else { Issue.record("\(again)"); return }
         #expect(code == "already-issued")
         #expect(backend.calls == 1)
+    }
+
+    static func sealing(_ token: String, id: String = "jti-1") -> FakeBackend {
+        let backend = FakeBackend()
+        backend.token = token
+        backend.tokenID = id
+        return backend
+    }
+
+    static func expectAlreadyIssued(_ result: Result<Issuance, IssueFailure>, _ what: String = "") {
+        guard case .failure(.refused(let code, _, _)) = result, code == "already-issued" || code == "token-reused" else {
+            Issue.record("\(what): \(result)")
+            return
+        }
+    }
+
+    /// botocore refreshes a `credential_process` credential long before it expires: the same task with the same
+    /// token gets the same credential back, from the sealed copy, with no second STS call.
+    @Test func aRepeatWithTheSameTokenGetsTheSameCredential() async throws {
+        let ledger = MemoryLedger(), backend = Self.sealing("header.payload.signature-1")
+        let first = try await issue(backend, ledger, try Self.task("t-1")).get()
+        let sealed = try #require(await ledger.rows["t-1"]?.sealedCredential)
+        #expect(!sealed.contains(first.credentials.secretAccessKey) && !sealed.contains(first.credentials.sessionToken))
+        for _ in 0..<3 {
+            let again = try await issue(backend, ledger, try Self.task("t-1")).get()
+            #expect(again.repeated)
+            #expect(again.credentials.accessKeyID == first.credentials.accessKeyID)
+            #expect(again.credentials.secretAccessKey == first.credentials.secretAccessKey)
+            #expect(again.credentials.sessionToken == first.credentials.sessionToken)
+            #expect(AWSDate.format(again.credentials.expiration) == AWSDate.format(first.credentials.expiration))
+        }
+        #expect(backend.calls == 1)
+        #expect(await ledger.events.filter { $0 == "returned t-1" }.count == 3)
+    }
+
+    /// Each condition of a repeat, broken one at a time: the refusal stands and STS is not called.
+    @Test func aRepeatIsRefusedUnlessEveryConditionHolds() async throws {
+        // Another token for the same task (its ID differs).
+        do {
+            let ledger = MemoryLedger()
+            _ = try await issue(Self.sealing("token-a", id: "jti-a"), ledger, try Self.task("t-1")).get()
+            let other = Self.sealing("token-b", id: "jti-b")
+            Self.expectAlreadyIssued(await issue(other, ledger, try Self.task("t-1")))
+            #expect(other.calls == 0)
+        }
+        // A token claiming the first one's ID, without its bytes: the sealed copy does not open.
+        do {
+            let ledger = MemoryLedger()
+            _ = try await issue(Self.sealing("token-a", id: "jti-a"), ledger, try Self.task("t-1")).get()
+            let forger = Self.sealing("token-forged", id: "jti-a")
+            Self.expectAlreadyIssued(await issue(forger, ledger, try Self.task("t-1")))
+            #expect(forger.calls == 0)
+        }
+        // Edits to the row: expired, still issuing (outcome unknown), revoked, another policy, a sealed copy moved
+        // from another task, an altered sealed copy.
+        let edits: [(String, @Sendable (inout Ledger.Entry) -> Void)] = [
+            ("expired", { $0.expiresAt = Date(timeIntervalSinceNow: -1) }),
+            ("issuing", { $0.state = .issuing }),
+            ("revoked", { $0.state = .revoked }),
+            ("retired", { $0.state = .retired }),
+            ("another policy", { $0.policySHA256 = String(repeating: "0", count: 64) }),
+            ("altered seal", { $0.sealedCredential = $0.sealedCredential.map { String($0.dropLast(4)) + "AAA=" } }),
+            ("no seal", { $0.sealedCredential = nil }),
+        ]
+        for (name, edit) in edits {
+            let ledger = MemoryLedger(), backend = Self.sealing("token-a", id: "jti-a")
+            _ = try await issue(backend, ledger, try Self.task("t-1")).get()
+            await ledger.edit("t-1", edit)
+            Self.expectAlreadyIssued(await issue(backend, ledger, try Self.task("t-1")), "\(name)")
+            #expect(backend.calls == 1, "\(name)")
+        }
+        do {
+            let ledger = MemoryLedger(), backend = Self.sealing("token-a", id: "jti-a")
+            _ = try await issue(backend, ledger, try Self.task("t-1")).get()
+            _ = try await issue(Self.sealing("token-b", id: "jti-b"), ledger, try Self.task("t-2")).get()
+            let moved = await ledger.rows["t-2"]?.sealedCredential
+            await ledger.edit("t-1") { $0.sealedCredential = moved }
+            Self.expectAlreadyIssued(await issue(backend, ledger, try Self.task("t-1")), "moved seal")
+        }
+    }
+
+    @Test func sealedCredentialsOpenOnlyWithTheirTokenForTheirTask() throws {
+        let credentials = TemporaryCredentials(accessKeyID: "ASIAX", secretAccessKey: "s3cr3t", sessionToken: "FwoGZX", expiration: Date(timeIntervalSince1970: 1_800_000_000),
+                                               assumedRoleARN: "arn:aws:sts::123456789012:assumed-role/agents/s", assumedRoleID: "AROA:s")
+        let token = Array("eyJ.eyJ.sig".utf8)
+        let sealed = try #require(CredentialSeal.seal(credentials, secret: token, taskID: "t-1", tokenID: "jti-1"))
+        #expect(!sealed.contains("s3cr3t") && !sealed.contains("FwoGZX"))
+        #expect(CredentialSeal.open(sealed, secret: token, taskID: "t-1", tokenID: "jti-1") == credentials)
+        #expect(CredentialSeal.open(sealed, secret: Array("eyJ.eyJ.sig2".utf8), taskID: "t-1", tokenID: "jti-1") == nil)
+        #expect(CredentialSeal.open(sealed, secret: token, taskID: "t-2", tokenID: "jti-1") == nil)
+        #expect(CredentialSeal.open(sealed, secret: token, taskID: "t-1", tokenID: "jti-2") == nil)
+        for garbage in ["", "v1.", "v1.!!!", "v2." + sealed.dropFirst(3), String(repeating: "A", count: 100_000)] {
+            #expect(CredentialSeal.open(garbage, secret: token, taskID: "t-1", tokenID: "jti-1") == nil)
+        }
+        // A fresh nonce each time: the same credential never seals to the same text.
+        #expect(CredentialSeal.seal(credentials, secret: token, taskID: "t-1", tokenID: "jti-1") != sealed)
     }
 
     @Test func anSTSRefusalMarksTheRowFailedAndAllowsARetry() async throws {

@@ -16,21 +16,32 @@ struct StoreUnderTest: Sendable {
 /// a new store (PostgreSQL, later) joins by adding its factory there.
 struct LedgerStoreFactory: Sendable, CustomTestStringConvertible {
     var name: String
-    var make: @Sendable () async throws -> StoreUnderTest
+    /// A fresh, empty store whose audit chain is keyed with the key given, or unkeyed.
+    var makeKeyed: @Sendable (AuditKey?) async throws -> StoreUnderTest
+    /// The same storage as `subject`, opened again by another store value with another key (or none).
+    var reopen: @Sendable (StoreUnderTest, AuditKey?) async throws -> any LedgerStore
     var testDescription: String { name }
+
+    func make() async throws -> StoreUnderTest { try await makeKeyed(nil) }
 
     static let all: [LedgerStoreFactory] = [.sqlite]
 
-    static let sqlite = LedgerStoreFactory(name: "SQLite") {
-        let dir = try temporaryDirectory()
-        let path = dir.appendingPathComponent("ledger.sqlite").path
-        return StoreUnderTest(
-            store: try Ledger(path: path),
-            tamperWithAuditRecord: { seq in
-                try RawSQLite(path).execute("UPDATE audit SET event = event || '-edited' WHERE seq = \(seq)")
-            },
-            cleanUp: { try? FileManager.default.removeItem(at: dir) })
-    }
+    static let sqlite = LedgerStoreFactory(
+        name: "SQLite",
+        makeKeyed: { key in
+            let dir = try temporaryDirectory()
+            let path = dir.appendingPathComponent("ledger.sqlite").path
+            return StoreUnderTest(
+                store: try Ledger(path: path, auditKey: key),
+                tamperWithAuditRecord: { seq in
+                    try RawSQLite(path).execute("UPDATE audit SET event = event || '-edited' WHERE seq = \(seq)")
+                },
+                cleanUp: { try? FileManager.default.removeItem(at: dir) })
+        },
+        reopen: { subject, key in
+            guard let ledger = subject.store as? Ledger else { throw RawSQLite.Failure(description: "not an SQLite ledger") }
+            return try Ledger(path: ledger.path, auditKey: key)
+        })
 }
 
 /// A raw SQLite connection, apart from the store's own code: to edit a ledger behind its back, or hold its lock.
@@ -85,6 +96,51 @@ func ledgerEntry(_ task: String, jti: String? = nil, now: Date = Date(timeInterv
         } catch {
             return error
         }
+    }
+
+    /// The credential sealed under its token is kept verbatim, for a repeat request; a row without one has nil.
+    @Test(arguments: LedgerStoreFactory.all)
+    func aSealedCredentialIsKeptVerbatim(factory: LedgerStoreFactory) async throws {
+        try await with(factory) { subject async throws in
+            let store = subject.store
+            try await store.begin(ledgerEntry("t-1"))
+            try await store.begin(ledgerEntry("t-2"))
+            let sealed = "v1." + Data((0..<200).map { UInt8($0) }).base64EncodedString()
+            try await store.recordIssued(task: "t-1", accessKeyID: "ASIA1", sessionID: nil, expiresAt: Date(timeIntervalSince1970: 1_795_000_900),
+                                         state: .pending, roleARN: nil, sealed: sealed, now: Date(timeIntervalSince1970: 1_795_000_001))
+            try await store.recordIssued(task: "t-2", accessKeyID: "ASIA2", sessionID: nil, expiresAt: Date(timeIntervalSince1970: 1_795_000_900),
+                                         state: .pending, now: Date(timeIntervalSince1970: 1_795_000_001))
+            #expect(try await store.entry(task: "t-1")?.sealedCredential == sealed)
+            #expect(try await store.entry(task: "t-2")?.sealedCredential == nil)
+            #expect(try await store.entries(in: [.pending]).map(\.sealedCredential) == [sealed, nil])
+        }
+    }
+
+    /// A keyed chain verifies under its key only; with no key or another one, the store refuses to write or verify
+    /// rather than mix an unkeyed record into it; and an unkeyed chain that holds records takes no key later.
+    @Test(arguments: LedgerStoreFactory.all)
+    func aKeyedChainIsUsedWithItsKeyOnly(factory: LedgerStoreFactory) async throws {
+        let key = AuditKey(bytes: Array(repeating: 7, count: 32)), other = AuditKey(bytes: Array(repeating: 8, count: 32))
+        let subject = try await factory.makeKeyed(key)
+        defer { subject.cleanUp() }
+        try await subject.store.begin(ledgerEntry("t-1"))
+        try await subject.store.transition(task: "t-1", to: .failed, event: "failed", detail: [:], now: Date(timeIntervalSince1970: 1_795_000_001))
+        #expect(try await subject.store.verifyAudit() == .intact(records: 2))
+        for wrong in [nil, other] as [AuditKey?] {
+            let store = try await factory.reopen(subject, wrong)
+            #expect(await refusal { () throws(LedgerRefusal) in try await store.begin(ledgerEntry("t-2")) }?.code == "ledger-error")
+            #expect(await refusal { () throws(LedgerRefusal) in _ = try await store.verifyAudit() }?.code == "ledger-error")
+        }
+        #expect(try await subject.store.entry(task: "t-2") == nil)
+        try await subject.tamperWithAuditRecord(2)
+        guard case .broken(2, _) = try await subject.store.verifyAudit() else { Issue.record("an edited keyed record verified"); return }
+
+        let plain = try await factory.make()
+        defer { plain.cleanUp() }
+        try await plain.store.begin(ledgerEntry("t-1"))
+        let late = try await factory.reopen(plain, key)
+        #expect(await refusal { () throws(LedgerRefusal) in try await late.begin(ledgerEntry("t-2")) }?.code == "ledger-error")
+        #expect(try await plain.store.verifyAudit() == .intact(records: 1))
     }
 
     @Test(arguments: LedgerStoreFactory.all)

@@ -294,4 +294,111 @@ import Testing
         }
         #expect(reason.contains("`gone-1`"), "\(reason)")
     }
+
+    // MARK: a keyed audit chain
+
+    func keyFile(_ name: String, _ contents: String = String(repeating: "k3y", count: 16), mode: Int = 0o600) throws -> String {
+        let file = dir.appendingPathComponent(name).path
+        try contents.write(toFile: file, atomically: false, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: file)
+        return file
+    }
+
+    func forge(seq: Int, key: String? = nil) throws {
+        let run = try runProgram(URL(fileURLWithPath: "/usr/bin/env"),
+                                 ["python3", Repo.path("Tests/peers/audit_forge.py"), path, String(seq)] + (key.map { ["--key", $0] } ?? []))
+        #expect(run.status == 0, "\(run.stderr)")
+    }
+
+    /// Review finding: an attacker who can write the ledger edits a record and recomputes the unkeyed chain, and
+    /// `audit verify` says intact. A keyed chain can't be recomputed without the key, which lives outside the ledger.
+    @Test func aKeyedChainRecomputedWithoutItsKeyIsBroken() async throws {
+        let key = try AuditKey.load(path: try keyFile("audit.key"))
+        let ledger = try Ledger(path: path, auditKey: key)
+        try await ledger.begin(ledgerEntry("t-1"))
+        try await ledger.transition(task: "t-1", to: .failed, event: "failed", detail: [:])
+        try await ledger.begin(ledgerEntry("t-2"))
+        #expect(try await ledger.verifyAudit() == .intact(records: 3))
+
+        // Unkeyed, the same forgery passes: this is what the key is for.
+        let plainPath = dir.appendingPathComponent("plain.sqlite").path
+        let plain = try Ledger(path: plainPath)
+        try await plain.begin(ledgerEntry("t-1"))
+        try await plain.begin(ledgerEntry("t-2"))
+        let run = try runProgram(URL(fileURLWithPath: "/usr/bin/env"), ["python3", Repo.path("Tests/peers/audit_forge.py"), plainPath, "1"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(try await plain.verifyAudit() == .intact(records: 2), "the forger's script reproduces the chain format")
+
+        try forge(seq: 2)
+        guard case .broken(let seq, let reason) = try await ledger.verifyAudit() else { Issue.record("a recomputed keyed chain verified"); return }
+        #expect(seq == 2 && reason.contains("keyed hash"), "\(reason)")
+
+        // Recomputed under a guessed key: broken too.
+        try forge(seq: 2, key: try keyFile("guess.key", String(repeating: "g", count: 40)))
+        guard case .broken(2, _) = try await ledger.verifyAudit() else { Issue.record("a chain keyed with another key verified"); return }
+
+        // Only the real key reproduces it; the test's own forger with the real key shows the format is what it says.
+        try forge(seq: 2, key: dir.appendingPathComponent("audit.key").path)
+        #expect(try await ledger.verifyAudit() == .intact(records: 3))
+    }
+
+    @Test func aKeyedChainIsNeverMixedWithAnUnkeyedOne() async throws {
+        let keyPath = try keyFile("audit.key")
+        let key = try AuditKey.load(path: keyPath)
+        let other = try AuditKey.load(path: try keyFile("other.key", String(repeating: "o", count: 32)))
+        let keyed = try Ledger(path: path, auditKey: key)
+        try await keyed.begin(ledgerEntry("t-1"))
+
+        // Without the key, or with another: refused before anything is written, reads and writes alike.
+        for (name, wrong) in [("no key", nil), ("another key", other)] as [(String, AuditKey?)] {
+            let store = try Ledger(path: path, auditKey: wrong)
+            await #expect(throws: LedgerRefusal.self, "\(name)") { try await store.begin(ledgerEntry("t-2")) }
+            await #expect(throws: LedgerRefusal.self, "\(name)") { _ = try await store.verifyAudit() }
+        }
+        #expect(try await keyed.entry(task: "t-2") == nil)
+        #expect(try await keyed.verifyAudit() == .intact(records: 1))
+
+        // Removing the ledger's record of its key does not make the chain unkeyed to a verifier holding the key.
+        try RawSQLite(path).execute("DELETE FROM meta")
+        do {
+            _ = try await keyed.verifyAudit()
+            Issue.record("a keyed chain with its key record removed verified")
+        } catch {
+            #expect(error.description.contains("not keyed"), "\(error.description)")
+        }
+
+        // An unkeyed chain that holds records takes no key later.
+        let plainPath = dir.appendingPathComponent("plain.sqlite").path
+        try await Ledger(path: plainPath).begin(ledgerEntry("t-1"))
+        let late = try Ledger(path: plainPath, auditKey: key)
+        do {
+            try await late.begin(ledgerEntry("t-2"))
+            Issue.record("a key was taken up by an unkeyed chain")
+        } catch {
+            #expect(error.description.contains("is not keyed"), "\(error.description)")
+        }
+
+        // On the command line: the key from --audit-key or CLAWC_AUDIT_KEY; without it, a clear error.
+        let bare = try runClawc(["audit", "verify", "--ledger", plainPath])
+        #expect(bare.status == 0, "\(bare.stderr)")
+        let keyedPath = dir.appendingPathComponent("keyed.sqlite").path
+        try await Ledger(path: keyedPath, auditKey: key).begin(ledgerEntry("t-1"))
+        let withFlag = try runClawc(["audit", "verify", "--ledger", keyedPath, "--audit-key", keyPath])
+        #expect(withFlag.status == 0 && withFlag.stderr.contains("intact: 1 record"), "\(withFlag.stderr)")
+        let withEnv = try runClawc(["audit", "verify", "--ledger", keyedPath], environment: ["CLAWC_AUDIT_KEY": keyPath])
+        #expect(withEnv.status == 0, "\(withEnv.stderr)")
+        let without = try runClawc(["audit", "verify", "--ledger", keyedPath])
+        #expect(without.status == 1 && without.stderr.contains("is keyed (key ID \(key.id))") && without.stderr.contains("--audit-key"), "\(without.stderr)")
+    }
+
+    @Test(arguments: [("short", "too-short", 0o600, "at least 32"), ("open", String(repeating: "x", count: 40), 0o644, "chmod 600"),
+                      ("missing", "", -1, "cannot read")])
+    func aBadAuditKeyFileIsAnErrorNotAnUnkeyedChain(name: String, contents: String, mode: Int, message: String) throws {
+        _ = try Ledger(path: path)
+        let file = mode < 0 ? dir.appendingPathComponent("absent.key").path : try keyFile(name, contents, mode: mode)
+        let run = try runClawc(["audit", "head", "--ledger", path, "--audit-key", file])
+        #expect(run.status == 1 && run.stderr.contains("[audit-key]") && run.stderr.contains(message), "\(run.stderr)")
+        #expect(run.stdout.isEmpty)
+        if !contents.isEmpty { #expect(!run.stderr.contains(contents), "the key's bytes are never printed") }
+    }
 }

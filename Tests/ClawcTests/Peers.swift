@@ -31,10 +31,10 @@ final class Peers: @unchecked Sendable {
     }
 
     /// Starts a peer script and reads its first stdout line, a JSON object of addresses.
-    static func launch(_ script: String) throws -> (Process, Pipe, [String: String]) {
+    static func launch(_ script: String, arguments: [String] = []) throws -> (Process, Pipe, [String: String]) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Repo.path(script)]
+        process.arguments = ["python3", Repo.path(script)] + arguments
         let stdin = Pipe(), stdout = Pipe()
         process.standardInput = stdin
         process.standardOutput = stdout
