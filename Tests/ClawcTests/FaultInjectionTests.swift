@@ -124,8 +124,8 @@ extension PeerSuites {
             taskFiles[task] = file.path
             let claims: [String: Any] = index % 2 == 0 ? [:] : ["jti": NSNull()]
             let kill = Int.random(in: 0..<10, using: &random) == 0 ? Double.random(in: 0.05...1.5, using: &random) : nil
-            first.append(Job(task: task, token: try tokenFile(try peers.mint(claims)), kill: kill))
-            second.append(Job(task: task, token: try tokenFile(try peers.mint(claims)), kill: nil))
+            first.append(Job(task: task, token: try writeToken(try peers.mint(claims), in: dir), kill: kill))
+            second.append(Job(task: task, token: try writeToken(try peers.mint(claims), in: dir), kill: nil))
         }
         let rules = Repo.path("rules"), issuer = peers.issuer.absoluteString
         let files = taskFiles
@@ -198,12 +198,6 @@ extension PeerSuites {
             let verify = try runClawc(["audit", "verify", "--ledger", ledger, "--expect-head", "\(last.0):\(last.1)"])
             #expect(verify.status == 0, "\(verify.stderr)")
         }
-    }
-
-    func tokenFile(_ token: String) throws -> String {
-        let url = dir.appendingPathComponent("token-\(UUID().uuidString)")
-        try token.write(to: url, atomically: true, encoding: .utf8)
-        return url.path
     }
 }
 }

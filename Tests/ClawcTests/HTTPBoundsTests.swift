@@ -117,11 +117,7 @@ extension PeerSuites {
         _ = try peers.control("jwks-mode", ["mode": "normal"])
     }
 
-    func tokenFile() throws -> String {
-        let url = dir.appendingPathComponent("token-\(UUID().uuidString)")
-        try peers.mint().write(to: url, atomically: true, encoding: .utf8)
-        return url.path
-    }
+    func tokenFile() throws -> String { try writeToken(try peers.mint(), in: dir) }
 
     func taskFile(_ id: String) throws -> String {
         let url = dir.appendingPathComponent("task-\(id).yaml")

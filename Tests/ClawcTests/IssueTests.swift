@@ -23,11 +23,7 @@ extension PeerSuites {
         _ = try peers.control("jwks-mode", ["mode": "normal"])
     }
 
-    func tokenFile(_ token: String) throws -> String {
-        let url = dir.appendingPathComponent("token-\(UUID().uuidString)")
-        try token.write(to: url, atomically: true, encoding: .utf8)
-        return url.path
-    }
+    func tokenFile(_ token: String) throws -> String { try writeToken(token, in: dir) }
 
     func issue(token: String, sts: String? = nil, extra: [String] = [], task: String = IssueTests.task) throws -> ProcessRun {
         try runClawc(
@@ -222,35 +218,35 @@ extension PeerSuites {
 
     /// A 5xx does not show that STS did nothing: it may have issued a credential before failing. It was retried
     /// (four calls), which could issue a second credential for the task; now it is one call, an unknown outcome.
-    @Test func stsServerErrorsAreNotRetriedAndExitThree() throws {
-        let failing = peers.issuer.appendingPathComponent("sts-error").absoluteString + "?status=500&code=InternalFailure"
+    /// `clawc issue` against the peer's failing STS, and how many calls reached it.
+    func issueAgainstFailingSTS(status: Int, code: String) throws -> (run: ProcessRun, calls: Int) {
+        let failing = peers.issuer.appendingPathComponent("sts-error").absoluteString + "?status=\(status)&code=\(code)"
         let before = try peers.control("sts-error-count")["count"] as? Int ?? 0
         let run = try issue(token: try peers.mint(), sts: failing)
         let after = try peers.control("sts-error-count")["count"] as? Int ?? 0
+        return (run, after - before)
+    }
+
+    @Test func stsServerErrorsAreNotRetriedAndExitThree() throws {
+        let (run, calls) = try issueAgainstFailingSTS(status: 500, code: "InternalFailure")
         #expect(run.status == 3, "\(run.stderr)")
         #expect(run.stderr.contains("STS InternalFailure"), "\(run.stderr)")
         #expect(run.stderr.contains("stays `issuing`"), "\(run.stderr)")
-        #expect(after - before == 1, "one call: a retry could issue a second credential")
+        #expect(calls == 1, "one call: a retry could issue a second credential")
     }
 
     /// Throttling says STS did nothing: retried with backoff, four calls in all.
     @Test func stsThrottlingIsRetried() throws {
-        let failing = peers.issuer.appendingPathComponent("sts-error").absoluteString + "?status=400&code=Throttling"
-        let before = try peers.control("sts-error-count")["count"] as? Int ?? 0
-        let run = try issue(token: try peers.mint(), sts: failing)
-        let after = try peers.control("sts-error-count")["count"] as? Int ?? 0
+        let (run, calls) = try issueAgainstFailingSTS(status: 400, code: "Throttling")
         #expect(run.status != 0, "\(run.stderr)")
-        #expect(after - before == 4, "four attempts, then give up")
+        #expect(calls == 4, "four attempts, then give up")
     }
 
     @Test func stsRefusalsAreNotRetried() throws {
-        let failing = peers.issuer.appendingPathComponent("sts-error").absoluteString + "?status=400&code=InvalidIdentityToken"
-        let before = try peers.control("sts-error-count")["count"] as? Int ?? 0
-        let run = try issue(token: try peers.mint(), sts: failing)
-        let after = try peers.control("sts-error-count")["count"] as? Int ?? 0
+        let (run, calls) = try issueAgainstFailingSTS(status: 400, code: "InvalidIdentityToken")
         #expect(run.status == 1, "\(run.stderr)")
         #expect(run.stderr.contains("help: STS could not validate the token"), "\(run.stderr)")
-        #expect(after - before == 1)
+        #expect(calls == 1)
     }
 
     @Test func aTokenBoundToAnotherTaskIsRefused() throws {

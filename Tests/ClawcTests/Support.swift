@@ -84,3 +84,10 @@ func runProgram(_ executable: URL, _ arguments: [String], environment: [String: 
 func runClawc(_ arguments: [String], environment: [String: String] = [:]) throws -> ProcessRun {
     try runProgram(clawcBinary, arguments, environment: environment)
 }
+
+/// Writes a workload token to a new file in `dir`, as a token file for `clawc issue --token-file`.
+func writeToken(_ token: String, in dir: URL) throws -> String {
+    let url = dir.appendingPathComponent("token-\(UUID().uuidString)")
+    try token.write(to: url, atomically: true, encoding: .utf8)
+    return url.path
+}
