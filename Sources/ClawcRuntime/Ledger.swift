@@ -121,7 +121,7 @@ public actor Ledger: LedgerStore {
 
     /// Runs one transaction, again after a jittered pause while another connection holds the lock, within
     /// `busyLimit`. The transaction starts and ends inside one `attempt`; only the pause is awaited.
-    private func run<T>(_ kind: SQLiteDatabase.TransactionKind, _ body: (SQLiteDatabase) throws -> T) async throws(Refusal) -> T {
+    func run<T>(_ kind: SQLiteDatabase.TransactionKind, _ body: (SQLiteDatabase) throws -> T) async throws(Refusal) -> T {
         var budget = RetryBudget(limit: busyLimit)
         while true {
             switch connection.attempt(kind, body) {
@@ -226,6 +226,7 @@ public actor Ledger: LedgerStore {
         if !columns.contains("sealed_credential") {
             try database.execute("ALTER TABLE issuance ADD COLUMN sealed_credential TEXT")
         }
+        try database.execute("PRAGMA user_version = \(schemaVersion)")
     }
 
     /// The ID of the key the audit chain is keyed with, as the ledger records it.
@@ -395,5 +396,50 @@ public actor Ledger: LedgerStore {
             return .broken(seq: 0, reason: "task `\(unrecorded)` has an issuance row but no `issuing` record in the chain")
         }
         return verdict
+    }
+}
+
+// MARK: trust-policy edits and operators
+
+extension Ledger: RoleLocking, LedgerAdministration {
+    /// The SQLite file's layout version (`PRAGMA user_version`), stamped at setup.
+    public static let schemaVersion = 1
+
+    /// The lock file beside the ledger, `LEDGER.iam.lock`: one lock for every role, among this machine's processes.
+    public nonisolated var roleLock: FileRoleLock { FileRoleLock(path: path + ".iam.lock") }
+
+    public nonisolated func withRoleLock<T: Sendable>(_ roleARN: String, _ body: (_ stillHeld: @Sendable () async throws -> Void) async throws -> T)
+        async throws -> T
+    {
+        try await roleLock.withRoleLock(roleARN, body)
+    }
+
+    /// The layout is brought up to date when the ledger is opened for writing; this reports the version before and after.
+    public func migrate() async throws(Refusal) -> (from: Int, to: Int) {
+        let before = try await run(.read) { database in try Self.layoutVersion(database) }
+        try await run(.write) { database in try database.execute("PRAGMA user_version = \(Self.schemaVersion)") }
+        return (before, Self.schemaVersion)
+    }
+
+    public func status() async throws(Refusal) -> LedgerStatus {
+        let path = self.path
+        return try await run(.read) { database in
+            var rows: [State: Int] = [:]
+            for row in try database.query("SELECT state, count(*) AS n FROM issuance GROUP BY state") {
+                if let state = row["state"]?.text.flatMap(State.init(rawValue:)) { rows[state] = Int(row["n"]?.int ?? 0) }
+            }
+            let head = try Self.head(database)
+            return LedgerStatus(
+                kind: "SQLite", location: path, schemaVersion: try Self.layoutVersion(database), latestSchemaVersion: Self.schemaVersion, rows: rows,
+                auditHeadSeq: head?.seq ?? 0, auditHeadHash: head?.hash ?? AuditChain.genesis, auditKeyID: try Self.recordedKeyID(database))
+        }
+    }
+
+    /// `PRAGMA user_version`; a ledger made before versions were stamped, but with every column, counts as 1.
+    static func layoutVersion(_ database: SQLiteDatabase) throws -> Int {
+        let stamped = Int(try database.query("PRAGMA user_version").first?["user_version"]?.int ?? 0)
+        if stamped > 0 { return stamped }
+        let columns = try database.query("PRAGMA table_info(issuance)").compactMap { $0["name"]?.text }
+        return columns.contains("sealed_credential") ? 1 : 0
     }
 }

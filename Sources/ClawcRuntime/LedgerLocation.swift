@@ -4,10 +4,11 @@ import Glibc
 #endif
 
 /// Where the ledger is, per the ledger-location contract: `--ledger LOCATION`, else `CLAWC_LEDGER`, else
-/// `${XDG_STATE_HOME:-$HOME/.local/state}/clawc/ledger.sqlite`.
+/// `${XDG_STATE_HOME:-$HOME/.local/state}/clawc/ledger.sqlite`. LOCATION is an SQLite file's path or a
+/// `postgres://` / `postgresql://` URL (`PostgresLocation`).
 ///
 /// Every command that uses the ledger resolves it here, so `issue`, `revoke`, `sweep` and `audit` always agree on
-/// which file "the ledger" is; disagreeing would let one task be issued twice, once per file.
+/// which ledger "the ledger" is; disagreeing would let one task be issued twice, once per ledger.
 public struct LedgerLocation: Sendable, Equatable {
     /// Where the location came from, for `--explain`.
     public enum Source: Sendable, Equatable {
@@ -19,12 +20,21 @@ public struct LedgerLocation: Sendable, Equatable {
         case home
     }
 
+    /// The SQLite file's path; for a PostgreSQL ledger, its URL without the password.
     public var path: String
     public var source: Source
+    /// Set for a PostgreSQL ledger.
+    public var postgres: PostgresLocation?
 
     public init(path: String, source: Source) {
         self.path = path
         self.source = source
+    }
+
+    public init(postgres: PostgresLocation, source: Source) {
+        self.path = postgres.description
+        self.source = source
+        self.postgres = postgres
     }
 
     public static let environmentVariable = "CLAWC_LEDGER"
@@ -42,28 +52,26 @@ public struct LedgerLocation: Sendable, Equatable {
 
     /// One line for `--explain`: the path and why it is the one.
     public var explanation: String {
+        if postgres != nil { return "ledger: \(path) (PostgreSQL, from \(source == .flag ? "--ledger" : "CLAWC_LEDGER"))" }
         switch source {
-        case .flag: "ledger: \(path) (from --ledger)"
-        case .environment: "ledger: \(path) (from CLAWC_LEDGER)"
-        case .stateHome: "ledger: \(path) (the default: $XDG_STATE_HOME/clawc/ledger.sqlite)"
-        case .home: "ledger: \(path) (the default: $HOME/.local/state/clawc/ledger.sqlite, as XDG_STATE_HOME is not set to an absolute path)"
+        case .flag: return "ledger: \(path) (from --ledger)"
+        case .environment: return "ledger: \(path) (from CLAWC_LEDGER)"
+        case .stateHome: return "ledger: \(path) (the default: $XDG_STATE_HOME/clawc/ledger.sqlite)"
+        case .home: return "ledger: \(path) (the default: $HOME/.local/state/clawc/ledger.sqlite, as XDG_STATE_HOME is not set to an absolute path)"
         }
     }
 
     /// Works out the location from `--ledger` (`flag`) and the environment. Empty environment values count as
-    /// unset, as shells and CI systems often export them empty. URLs are refused by scheme only, never echoed:
-    /// a `postgres://` URL may carry a password.
+    /// unset, as shells and CI systems often export them empty. A URL's password is never echoed in an error.
     public static func resolve(flag: String?, environment: [String: String]) throws(Failure) -> LedgerLocation {
         if let flag {
             guard !flag.isEmpty else {
-                throw Failure(code: "ledger-error", message: "`--ledger` is empty", help: "pass the ledger's file path, or leave --ledger out to use the default")
+                throw Failure(code: "ledger-error", message: "`--ledger` is empty", help: "pass the ledger's file path or postgres:// URL, or leave --ledger out to use the default")
             }
-            try refuseURL(flag, from: "--ledger")
-            return LedgerLocation(path: flag, source: .flag)
+            return try location(flag, source: .flag, origin: "--ledger", environment: environment)
         }
         if let value = environment[environmentVariable], !value.isEmpty {
-            try refuseURL(value, from: environmentVariable)
-            return LedgerLocation(path: value, source: .environment)
+            return try location(value, source: .environment, origin: environmentVariable, environment: environment)
         }
         if let state = environment["XDG_STATE_HOME"], state.hasPrefix("/") {
             return LedgerLocation(path: join(state, defaultRelativePath), source: .stateHome)
@@ -77,17 +85,22 @@ public struct LedgerLocation: Sendable, Equatable {
             help: "pass --ledger PATH or set CLAWC_LEDGER; without a ledger clawc cannot promise one credential per task")
     }
 
-    private static func refuseURL(_ location: String, from origin: String) throws(Failure) {
-        guard let range = location.range(of: "://") else { return }
-        let scheme = location[..<range.lowerBound].lowercased()
-        guard !scheme.isEmpty, scheme.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+.-".contains($0)) }) else { return }
-        if scheme == "postgres" || scheme == "postgresql" {
-            throw Failure(
-                code: "ledger-error", message: "\(origin) names a PostgreSQL ledger (`\(scheme)://…`), and PostgreSQL ledgers are not supported yet",
-                help: "use an SQLite ledger file (a path) for now; machines that must share one ledger cannot yet")
+    private static func location(_ text: String, source: Source, origin: String, environment: [String: String]) throws(Failure) -> LedgerLocation {
+        if PostgresLocation.isURL(text) {
+            do {
+                return LedgerLocation(postgres: try PostgresLocation.parse(text, environment: environment), source: source)
+            } catch {
+                throw Failure(code: "ledger-error", message: "\(origin): \(error.message)",
+                              help: "a PostgreSQL ledger is a libpq URL such as postgres://clawc@db.internal:5432/clawc?sslmode=verify-full (password from PGPASSWORD)")
+            }
         }
-        throw Failure(code: "ledger-error", message: "\(origin) is a `\(scheme)://` URL; a ledger is a file path (or, later, a postgres:// URL)",
-                      help: "pass the ledger's file path")
+        guard let range = text.range(of: "://") else { return LedgerLocation(path: text, source: source) }
+        let scheme = text[..<range.lowerBound].lowercased()
+        guard !scheme.isEmpty, scheme.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+.-".contains($0)) }) else {
+            return LedgerLocation(path: text, source: source)
+        }
+        throw Failure(code: "ledger-error", message: "\(origin) is a `\(scheme.prefix(20))://` URL; a ledger is an SQLite file path or a postgres:// URL",
+                      help: "pass the ledger's file path, or a postgres:// URL")
     }
 
     private static func join(_ base: String, _ relative: String) -> String {
@@ -99,6 +112,7 @@ public struct LedgerLocation: Sendable, Equatable {
     /// user's alone; an explicit location's folder must exist already, so a typo does not grow a new tree. The file
     /// itself is created 0600 by `Ledger(path:create:)`.
     public func prepareForWriting() throws(Failure) {
+        guard postgres == nil else { return }
         let folder = (path as NSString).deletingLastPathComponent
         guard !folder.isEmpty else { return }
         var isDirectory: ObjCBool = false
@@ -132,6 +146,7 @@ public struct LedgerLocation: Sendable, Equatable {
 
     /// Checks that a ledger is there, for commands that read one and must never create it (`clawc audit`).
     public func requireExisting() throws(Failure) {
+        guard postgres == nil else { return }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
             throw Failure(code: "ledger-error", message: "there is no ledger at `\(path)` (\(sourceText))",

@@ -16,8 +16,9 @@ public enum IssuancePath: String, Sendable, CaseIterable {
 /// (`AuditChain`) in the same transaction as the change itself.
 ///
 /// Every failure is a `LedgerRefusal`. A store that cannot get at its storage within its bound (for SQLite: another
-/// process holding the write lock for 10 s) fails with `.storage` rather than wait without end: an issuer blocked
-/// forever is an outage, one that fails is a retry.
+/// process holding the write lock for 10 s; for PostgreSQL: the server unreachable, or a call unanswered for 10 s)
+/// fails with `.storage` (`ledger-unavailable`) rather than wait without end: an issuer blocked forever is an
+/// outage, one that fails is a retry.
 public protocol LedgerStore: Sendable {
     /// Writes the `issuing` row, or refuses a task or token seen before. A `failed` row of the same task is replaced.
     func begin(_ entry: LedgerEntry) async throws(LedgerRefusal)
@@ -42,6 +43,76 @@ public protocol LedgerStore: Sendable {
     /// The last audit record's sequence number and hash, or nil while the chain is empty. Not verified: this is the
     /// anchor an operator keeps elsewhere and later hands to `verifyAudit(expecting:)`.
     func auditHead() async throws(LedgerRefusal) -> (seq: Int64, hash: String)?
+    /// The rows `clawc sweep` has work for as of `now`, at most `limit`, oldest first: `revocation-pending` rows,
+    /// `sealed` rows whose credential and token have both expired, and `issuing` rows created before `staleBefore`.
+    /// A store shared by several machines claims them for `lease` seconds, so that sweepers running at once on
+    /// other nodes skip them instead of repeating the same IAM edits.
+    func claimForSweep(now: Date, staleBefore: Date, limit: Int, lease: TimeInterval) async throws(LedgerRefusal) -> [LedgerEntry]
+}
+
+extension LedgerStore {
+    /// Claims nothing: for a store used by the processes of one machine, whose sweeps are serialized by the role lock
+    /// and whose IAM edits are idempotent.
+    public func claimForSweep(now: Date, staleBefore: Date, limit: Int, lease: TimeInterval) async throws(LedgerRefusal) -> [LedgerEntry] {
+        Array(try await entries(in: [.pending, .sealed, .issuing]).filter { $0.needsSweep(now: now, staleBefore: staleBefore) }.prefix(limit))
+    }
+}
+
+extension LedgerEntry {
+    /// Whether `clawc sweep` has something to do for this row (see `LedgerStore.claimForSweep`).
+    public func needsSweep(now: Date, staleBefore: Date) -> Bool {
+        switch state {
+        case .pending: true
+        case .sealed: (expiresAt ?? .distantFuture) < now && (tokenExpiresAt ?? .distantFuture) < now
+        case .issuing: createdAt < staleBefore
+        default: false
+        }
+    }
+}
+
+/// Serializes the read-modify-write edits of a role's IAM documents (its trust policy's Deny list, its inline
+/// session-cutting policies) among every process that shares a ledger, so that concurrent issuers never lose an entry.
+/// SQLite ledgers use a file lock beside the ledger (one machine); PostgreSQL ledgers a transaction-scoped advisory
+/// lock per role (every node).
+public protocol RoleLocking: Sendable {
+    /// Runs `body` holding the lock of `roleARN`. `body` must call `stillHeld` right before each IAM write: it throws
+    /// when the lock can no longer be vouched for (the database session holding it was lost, or the role's edit
+    /// version moved under it), so that no write happens unserialized.
+    func withRoleLock<T: Sendable>(_ roleARN: String, _ body: (_ stillHeld: @Sendable () async throws -> Void) async throws -> T) async throws -> T
+}
+
+/// The lock file beside an SQLite ledger: one lock for every role, held with `flock`.
+public struct FileRoleLock: RoleLocking {
+    public var path: String
+
+    public init(path: String) { self.path = path }
+
+    public func withRoleLock<T: Sendable>(_ roleARN: String, _ body: (_ stillHeld: @Sendable () async throws -> Void) async throws -> T) async throws -> T {
+        try await FileLock.withLock(path) { try await body({}) }
+    }
+}
+
+/// What `clawc ledger status` reports.
+public struct LedgerStatus: Sendable, Equatable {
+    /// `SQLite` or `PostgreSQL`.
+    public var kind: String
+    /// The ledger's location without secrets.
+    public var location: String
+    public var schemaVersion: Int
+    /// The newest schema version this build knows.
+    public var latestSchemaVersion: Int
+    public var rows: [LedgerState: Int]
+    public var auditHeadSeq: Int64
+    public var auditHeadHash: String
+    /// Whether the audit chain is keyed, and the key's ID.
+    public var auditKeyID: String?
+}
+
+/// The operators' side of a store: `clawc ledger migrate` and `clawc ledger status`.
+public protocol LedgerAdministration: Sendable {
+    /// Brings the schema to the newest version this build knows; returns the version before and after.
+    func migrate() async throws(LedgerRefusal) -> (from: Int, to: Int)
+    func status() async throws(LedgerRefusal) -> LedgerStatus
 }
 
 extension LedgerStore {
@@ -137,7 +208,7 @@ public enum LedgerRefusal: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .taskAlreadyIssued, .taskInAuditOnly: "already-issued"
         case .tokenAlreadyUsed: "token-reused"
-        case .storage: "ledger-error"
+        case .storage: "ledger-unavailable"
         }
     }
 
@@ -149,7 +220,7 @@ public enum LedgerRefusal: Error, Sendable, Equatable, CustomStringConvertible {
         case .tokenAlreadyUsed: "get a fresh workload token; each token is good for one issuance"
         case .storage:
             "check the ledger location (--ledger, CLAWC_LEDGER, or the default under $XDG_STATE_HOME or ~/.local/state) and its permissions; "
-                + "if another process holds its write lock, find it with `fuser` on the ledger file and let it finish"
+                + "for an SQLite file held by another process, find it with `fuser` on the ledger file; for PostgreSQL, check that the server is up and reachable (`clawc ledger status`)"
         }
     }
 }

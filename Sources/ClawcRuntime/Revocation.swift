@@ -57,17 +57,24 @@ public struct RevocationFailure: Error, Sendable, CustomStringConvertible {
 }
 
 /// Adds task IDs to (and prunes them from) the Deny statement of a role's trust policy, and cuts live sessions
-/// with inline role policies. Every read-modify-write runs under one lock, so concurrent issuers lose no entry.
+/// with inline role policies. Every read-modify-write runs under the role's lock (`RoleLocking`), so concurrent
+/// issuers lose no entry.
 public struct Revoker: Sendable {
     public var iam: IAMClient
-    public var lockPath: String
+    /// Serializes edits of one role's documents among every process sharing the ledger.
+    public var lock: any RoleLocking
     /// The most characters the trust policy may have after an edit.
     public var trustPolicyLimit: Int
 
-    public init(iam: IAMClient, lockPath: String, trustPolicyLimit: Int = TrustPolicy.defaultLimit) {
+    public init(iam: IAMClient, lock: any RoleLocking, trustPolicyLimit: Int = TrustPolicy.defaultLimit) {
         self.iam = iam
-        self.lockPath = lockPath
+        self.lock = lock
         self.trustPolicyLimit = trustPolicyLimit
+    }
+
+    /// A revoker whose edits are serialized by the lock file at `lockPath` (processes of one machine).
+    public init(iam: IAMClient, lockPath: String, trustPolicyLimit: Int = TrustPolicy.defaultLimit) {
+        self.init(iam: iam, lock: FileRoleLock(path: lockPath), trustPolicyLimit: trustPolicyLimit)
     }
 
     /// Makes the trust policy of `roleARN` deny `add` and no longer list `remove`. Returns the listed IDs after.
@@ -77,7 +84,7 @@ public struct Revoker: Sendable {
             throw RevocationFailure(code: "bad-role", message: "`\(roleARN)` is not a role ARN", upstream: false)
         }
         do {
-            return try await FileLock.withLock(lockPath) {
+            return try await lock.withRoleLock(roleARN) { stillHeld in
                 let role = try await iam.getRole(name)
                 let before = try TrustPolicy.revokedTaskIDs(in: role.trustPolicy)
                 if add.isSubset(of: before) && remove.isDisjoint(with: before) { return before }
@@ -88,6 +95,7 @@ public struct Revoker: Sendable {
                         message: "the trust policy of `\(name)` would be \(updated.count) characters, over its limit of \(trustPolicyLimit)",
                         upstream: false)
                 }
+                try await stillHeld()
                 try await iam.updateAssumeRolePolicy(name, document: updated)
                 return try TrustPolicy.revokedTaskIDs(in: updated)
             }
@@ -111,14 +119,16 @@ public struct Revoker: Sendable {
             throw RevocationFailure(code: "bad-role", message: "`\(roleARN)` is not a role ARN", upstream: false)
         }
         do {
-            try await FileLock.withLock(lockPath) {
+            try await lock.withRoleLock(roleARN) { stillHeld in
                 switch cut {
                 case .sessions(let ids):
                     let existing = try await iam.getRolePolicy(name, policyName: Self.sessionPolicyName)
                     let all = Self.userIDs(in: existing).union(ids)
+                    try await stillHeld()
                     try await iam.putRolePolicy(name, policyName: Self.sessionPolicyName, document: Self.denyDocument(
                         sid: "ClawcRevokedSessions", condition: ["StringEquals": ["aws:userid": all.sorted()]]))
                 case .issuedBefore(let date):
+                    try await stillHeld()
                     try await iam.putRolePolicy(name, policyName: Self.olderSessionsPolicyName, document: Self.denyDocument(
                         sid: "RevokeOlderSessions", condition: ["DateLessThan": ["aws:TokenIssueTime": AWSDate.format(date)]]))
                 }

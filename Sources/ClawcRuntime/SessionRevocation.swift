@@ -123,12 +123,22 @@ public struct Sweeper: Sendable {
         public var failures: [RevocationFailure] = []
         /// `issuing` rows older than the bound that were not (or could not be) dealt with.
         public var stale: [Ledger.Entry] = []
+        /// How many rows this run took on (at most `batchLimit`; more are left for the next run).
+        public var claimed = 0
     }
 
-    public func run(staleAfter: TimeInterval, now: Date = Date()) async throws(IssueFailure) -> Report {
+    /// The most rows one run works on: a backlog is worked off over several runs, never replayed in one.
+    public static let batchLimit = 500
+    /// How long rows claimed by one run are skipped by sweepers on other nodes (a shared ledger).
+    public static let claimLease: TimeInterval = 300
+
+    public func run(staleAfter: TimeInterval, now: Date = Date(), limit: Int = Sweeper.batchLimit) async throws(IssueFailure) -> Report {
         var report = Report()
         let rows: [Ledger.Entry]
-        do { rows = try await ledger.entries(in: [.pending, .sealed, .issuing]) } catch { throw .ledger(error) }
+        do {
+            rows = try await ledger.claimForSweep(now: now, staleBefore: now.addingTimeInterval(-staleAfter), limit: limit, lease: Self.claimLease)
+        } catch { throw .ledger(error) }
+        report.claimed = rows.count
         let stale = rows.filter { $0.state == .issuing && now.timeIntervalSince($0.createdAt) > staleAfter }
         guard let revoker else {
             report.stale = stale

@@ -1,0 +1,213 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import PostgresNIO
+
+/// A small pool of connections to one PostgreSQL server: opened on demand, kept for reuse, at most `maximum` at once.
+///
+/// Unlike a pool that waits out an outage by retrying in the background, a connection that cannot be opened fails the
+/// call at once: an issuer that cannot reach its ledger must refuse now (`ledger-unavailable`), not in a minute.
+/// Every use is bounded by a deadline; a connection whose call ran past it is closed, which also ends any
+/// transaction it had open on the server.
+final class PostgresConnections: Sendable {
+    let configuration: PostgresConnection.Configuration
+    let location: PostgresLocation
+    let maximum: Int
+    private let state: State
+    private let logger = Logger(label: "clawc.ledger.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    /// The deadline ran out: the call was abandoned and its connection closed.
+    struct Timeout: Error {}
+
+    init(location: PostgresLocation, maximum: Int) throws(LedgerRefusal) {
+        self.location = location
+        self.maximum = max(1, maximum)
+        let tls: PostgresConnection.Configuration.TLS
+        do {
+            tls = try Self.tls(for: location)
+        } catch {
+            throw .storage("the TLS settings for \(location) cannot be used: \(error)")
+        }
+        var configuration = PostgresConnection.Configuration(
+            host: location.host, port: location.port, username: location.user, password: location.password, database: location.database, tls: tls)
+        configuration.options.connectTimeout = .nanoseconds(Int64(location.connectTimeout.components.seconds) * 1_000_000_000)
+        configuration.options.additionalStartupParameters = [("application_name", location.applicationName)]
+        if location.sslMode == .verifyFull, !Self.isIPAddress(location.host) {
+            // The name the certificate must carry (an IP address is checked against the certificate's IP entries).
+            configuration.options.tlsServerName = location.host
+        }
+        self.configuration = configuration
+        state = State(maximum: self.maximum)
+    }
+
+    /// libpq's `sslmode`, as NIOSSL settings. `allow` and `prefer` try TLS and accept a plaintext server, without
+    /// checking the certificate (as libpq); `require` needs TLS; `verify-ca` also checks the chain against
+    /// `sslrootcert` (or the system's roots); `verify-full` also checks the host name (or address).
+    static func tls(for location: PostgresLocation) throws -> PostgresConnection.Configuration.TLS {
+        var settings = TLSConfiguration.makeClientConfiguration()
+        if let root = location.sslRootCert {
+            guard FileManager.default.isReadableFile(atPath: root) else { throw Message("sslrootcert `\(root)` cannot be read") }
+            settings.trustRoots = .file(root)
+        }
+        switch location.sslMode {
+        case .disable: return .disable
+        case .allow, .prefer:
+            settings.certificateVerification = .none
+            return .prefer(try NIOSSLContext(configuration: settings))
+        case .require:
+            settings.certificateVerification = .none
+            return .require(try NIOSSLContext(configuration: settings))
+        case .verifyCA:
+            settings.certificateVerification = .noHostnameVerification
+            return .require(try NIOSSLContext(configuration: settings))
+        case .verifyFull:
+            settings.certificateVerification = .fullVerification
+            return .require(try NIOSSLContext(configuration: settings))
+        }
+    }
+
+    struct Message: Error, CustomStringConvertible { var description: String; init(_ text: String) { description = text } }
+
+    static func isIPAddress(_ host: String) -> Bool {
+        (try? SocketAddress(ipAddress: host, port: 0)) != nil
+    }
+
+    /// Runs `body` on a connection, within `timeout` from the moment a connection is in hand (opening one is
+    /// bounded by `connect_timeout`). The connection goes back to the pool if `body` finished or threw a
+    /// `LedgerRefusal` with the connection outside any transaction; otherwise it is closed.
+    func withConnection<T: Sendable>(timeout: Duration, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let connection = try await lease()
+        do {
+            let value = try await Self.bounded(connection, timeout: timeout, body)
+            await release(connection, reusable: !connection.isClosed)
+            return value
+        } catch {
+            await release(connection, reusable: false)
+            try? await connection.close()
+            throw error
+        }
+    }
+
+    /// Races `body` against the deadline; past it, closes the connection (failing whatever `body` waits for) and
+    /// throws `Timeout`.
+    static func bounded<T: Sendable>(_ connection: PostgresConnection, timeout: Duration, _ body: @escaping @Sendable (PostgresConnection) async throws -> T)
+        async throws -> T
+    {
+        try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { try await body(connection) }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                try? await connection.close()
+                throw Timeout()
+            }
+            guard let first = try await group.next() else { throw Timeout() }
+            group.cancelAll()
+            return first
+        }
+    }
+
+    /// A connection from the pool, or a new one while fewer than `maximum` are open; else waits for one.
+    func lease() async throws -> PostgresConnection {
+        while true {
+            switch try await state.acquire() {
+            case .idle(let connection):
+                if connection.isClosed {
+                    await state.release(nil)
+                    continue
+                }
+                return connection
+            case .open:
+                do {
+                    let id = await state.nextID()
+                    return try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger)
+                } catch {
+                    await state.release(nil)
+                    throw error
+                }
+            }
+        }
+    }
+
+    func release(_ connection: PostgresConnection, reusable: Bool) async {
+        await state.release(reusable ? connection : nil)
+    }
+
+    /// Closes the idle connections (the leased ones close when their users are done with them).
+    func shutdown() async {
+        for connection in await state.drain() { try? await connection.close() }
+    }
+
+    /// Who holds which connection; waiters are served first come, first served.
+    private actor State {
+        enum Grant: Sendable {
+            case idle(PostgresConnection)
+            /// Permission to open one more connection.
+            case open
+        }
+
+        let maximum: Int
+        var idle: [PostgresConnection] = []
+        var open = 0
+        var lastID = 0
+        var waiters: [(id: Int, continuation: CheckedContinuation<Grant, any Error>)] = []
+        var lastWaiter = 0
+
+        init(maximum: Int) { self.maximum = maximum }
+
+        func nextID() -> Int {
+            lastID += 1
+            return lastID
+        }
+
+        func acquire() async throws -> Grant {
+            if let connection = idle.popLast() { return .idle(connection) }
+            if open < maximum {
+                open += 1
+                return .open
+            }
+            lastWaiter += 1
+            let id = lastWaiter
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    if Task.isCancelled {
+                        continuation.resume(throwing: CancellationError())
+                    } else {
+                        waiters.append((id, continuation))
+                    }
+                }
+            } onCancel: {
+                Task { await self.cancel(id) }
+            }
+        }
+
+        private func cancel(_ id: Int) {
+            guard let index = waiters.firstIndex(where: { $0.id == id }) else { return }
+            waiters.remove(at: index).continuation.resume(throwing: CancellationError())
+        }
+
+        /// Takes back a connection (nil: the connection is gone, or was never opened).
+        func release(_ connection: PostgresConnection?) {
+            if !waiters.isEmpty {
+                let waiter = waiters.removeFirst()
+                // The slot passes to the waiter: as the connection itself, or as permission to open a new one.
+                waiter.continuation.resume(returning: connection.map { .idle($0) } ?? .open)
+                return
+            }
+            if let connection {
+                idle.append(connection)
+            } else {
+                open -= 1
+            }
+        }
+
+        func drain() -> [PostgresConnection] {
+            defer {
+                open -= idle.count
+                idle = []
+            }
+            return idle
+        }
+    }
+}
