@@ -47,7 +47,7 @@ public actor Ledger: LedgerStore {
             let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
             if fd >= 0 {
                 fchmod(fd, 0o600)
-                close(fd)
+                Glibc.close(fd)
             } else if errno != EEXIST {
                 throw .storage("cannot create the ledger `\(path)`: \(String(cString: strerror(errno)))")
             }

@@ -48,9 +48,14 @@ public protocol LedgerStore: Sendable {
     /// A store shared by several machines claims them for `lease` seconds, so that sweepers running at once on
     /// other nodes skip them instead of repeating the same IAM edits.
     func claimForSweep(now: Date, staleBefore: Date, limit: Int, lease: TimeInterval) async throws(LedgerRefusal) -> [LedgerEntry]
+    /// Lets go of what the store holds open (a PostgreSQL store's connections). Calls after it may open them again.
+    func close() async
 }
 
 extension LedgerStore {
+    /// Nothing to close: an SQLite ledger closes its file when it is released.
+    public func close() async {}
+
     /// Claims nothing: for a store used by the processes of one machine, whose sweeps are serialized by the role lock
     /// and whose IAM edits are idempotent.
     public func claimForSweep(now: Date, staleBefore: Date, limit: Int, lease: TimeInterval) async throws(LedgerRefusal) -> [LedgerEntry] {

@@ -52,8 +52,8 @@ public final class PostgresLedger: LedgerStore, RoleLocking, LedgerAdministratio
         connections = try PostgresConnections(location: location, maximum: maximumConnections)
     }
 
-    /// Closes idle connections.
-    public func shutdown() async { await connections.shutdown() }
+    /// Closes the idle connections; every connection is closed by the time the last call using one returns.
+    public func close() async { await connections.shutdown() }
 
     // MARK: the store
 

@@ -98,25 +98,29 @@ struct IssueCommand: AsyncParsableCommand {
         }
         let explain = self.explain
         do {
+            let ledger: any LedgerStore & RoleLocking
             let backend: any CredentialBackend
             switch via {
             case .webIdentity:
                 let resolved = try IssueSettings.webIdentity(flags, environment: environment, settings: ruleSet.settings)
+                ledger = try ledgerOptions.open()
                 backend = WebIdentityBackend(
                     validator: TokenValidator(issuer: resolved.issuer, audience: resolved.audience, leeway: resolved.leeway),
                     sts: STSClient(endpoint: resolved.stsEndpoint), token: resolved.token, roleARN: resolved.roleARN,
-                    roleMaxSeconds: resolved.roleMaxSeconds, revoker: noTrustPolicy ? nil : ledgerOptions.revoker(environment: environment))
+                    roleMaxSeconds: resolved.roleMaxSeconds, revoker: noTrustPolicy ? nil : ledgerOptions.revoker(environment: environment, lock: ledger))
             case .scoped:
                 let resolved = try IssueSettings.scoped(flags, environment: environment, settings: ruleSet.settings)
+                ledger = try ledgerOptions.open()
                 backend = ScopedBackend(
                     sts: STSClient(endpoint: resolved.stsEndpoint), caller: resolved.caller, callerExpiration: resolved.callerExpiration,
                     region: resolved.region, subject: resolved.subject, parentTask: resolved.parentTask, catalog: catalog)
             }
-            let ledger = try ledgerOptions.open()
             if explain, let line = ledgerOptions.explanation { Console.error("explain: \(line)\n") }
             let issuer = Issuer(rules: PreparedRules(ruleSet: ruleSet, catalog: catalog), ledger: ledger, backend: backend)
-            let issuance = try await issuer.issue(parsedTask) { line in
-                if explain { Console.error("explain: \(line)\n") }
+            let issuance = try await closing(ledger) {
+                try await issuer.issue(parsedTask) { line in
+                    if explain { Console.error("explain: \(line)\n") }
+                }
             }
             Console.output(format.render(issuance.credentials, sessionName: issuance.sessionName, taskID: issuance.taskID))
             for warning in issuance.warnings where !(noTrustPolicy && warning.contains("no AWS credentials")) {

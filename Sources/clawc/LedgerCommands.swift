@@ -6,7 +6,7 @@ import Foundation
 /// The ledger and the IAM access that revocation needs, shared by `issue`, `revoke`, `sweep` and `audit`.
 struct LedgerOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
-        "The issuance ledger, an SQLite file (default: $CLAWC_LEDGER, else ${XDG_STATE_HOME:-$HOME/.local/state}/clawc/ledger.sqlite; a new ledger file is made 0600, the default's folder 0700). postgres:// URLs are not supported yet.",
+        "The issuance ledger: an SQLite file, or a postgres:// URL (libpq syntax; password from the URL or PGPASSWORD; sslmode honoured) for a ledger shared by many machines (default: $CLAWC_LEDGER, else ${XDG_STATE_HOME:-$HOME/.local/state}/clawc/ledger.sqlite; a new ledger file is made 0600, the default's folder 0700).",
         valueName: "LOCATION"))
     var ledger: String?
 
@@ -36,21 +36,21 @@ struct LedgerOptions: ParsableArguments {
         try LedgerLocation.resolve(flag: ledger, environment: environment)
     }
 
-    /// The ledger's path, or nil when no location can be worked out.
-    var path: String? { try? location().path }
-
     /// The `--explain` line naming the ledger and why it is that one (for `issue --explain`, per the ledger-location
     /// contract).
     var explanation: String? { try? location().explanation }
 
-    /// Opens the ledger. With `create` (issue, revoke, sweep) a missing default folder (0700) and file (0600) are
-    /// created; without it (audit) a missing ledger is an error and nothing is created.
-    func open(create: Bool = true) throws -> Ledger {
+    /// Opens the ledger: an SQLite file, or a PostgreSQL database for a postgres:// URL. With `create` (issue,
+    /// revoke, sweep, migrate) a missing default folder (0700) and file (0600) are created, and a PostgreSQL schema is
+    /// brought up to date on first use; without it (audit, status) a missing ledger is an error and nothing is
+    /// created. A PostgreSQL server is not contacted here: an unreachable one fails the first call, exit 3.
+    func open(create: Bool = true) throws -> any LedgerStore & RoleLocking & LedgerAdministration {
         do {
             let resolved = try location()
             if create { try resolved.prepareForWriting() } else { try resolved.requireExisting() }
             let key = try loadAuditKey()
             do {
+                if let postgres = resolved.postgres { return try PostgresLedger(location: postgres, create: create, auditKey: key) }
                 return try Ledger(path: resolved.path, create: create, auditKey: key)
             } catch {
                 Console.refusal(error)
@@ -62,15 +62,22 @@ struct LedgerOptions: ParsableArguments {
         }
     }
 
-    /// A revoker signing with the orchestrator's credentials from the environment, or nil when there are none.
-    func revoker(environment: [String: String]) -> Revoker? {
-        guard let path, let credentials = AWSCredentials.fromEnvironment(environment), let endpoint = IAMClient.endpoint(environment: environment) else { return nil }
-        return Revoker(iam: IAMClient(endpoint: endpoint, credentials: credentials), lockPath: path + ".iam.lock", trustPolicyLimit: trustPolicyLimit)
+    /// Opens the ledger, runs `body` with it, and closes it (its connections) whether `body` returned or threw.
+    func withLedger<T>(create: Bool = true, _ body: (any LedgerStore & RoleLocking & LedgerAdministration) async throws -> T) async throws -> T {
+        let ledger = try open(create: create)
+        return try await closing(ledger) { try await body(ledger) }
+    }
+
+    /// A revoker signing with the orchestrator's credentials from the environment, or nil when there are none. Its
+    /// edits are serialized by `lock`, the opened ledger's (a file lock beside SQLite, advisory locks in PostgreSQL).
+    func revoker(environment: [String: String], lock: any RoleLocking) -> Revoker? {
+        guard let credentials = AWSCredentials.fromEnvironment(environment), let endpoint = IAMClient.endpoint(environment: environment) else { return nil }
+        return Revoker(iam: IAMClient(endpoint: endpoint, credentials: credentials), lock: lock, trustPolicyLimit: trustPolicyLimit)
     }
 
     /// Like `revoker`, but an error (exit 1) when there are no credentials: for commands whose job is IAM.
-    func requireRevoker(environment: [String: String]) throws -> Revoker {
-        guard let revoker = revoker(environment: environment) else {
+    func requireRevoker(environment: [String: String], lock: any RoleLocking) throws -> Revoker {
+        guard let revoker = revoker(environment: environment, lock: lock) else {
             Console.error("clawc: error: no AWS credentials for IAM calls [missing-credentials]\nhelp: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) to the orchestrator's own credentials\n")
             throw ExitCode(1)
         }
@@ -107,9 +114,12 @@ struct RevokeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        try await ledgerOptions.withLedger { ledger in try await run(ledger: ledger) }
+    }
+
+    func run(ledger: any LedgerStore & RoleLocking & LedgerAdministration) async throws {
         let environment = ProcessInfo.processInfo.environment
-        let ledger = try ledgerOptions.open()
-        let revoker = try ledgerOptions.requireRevoker(environment: environment)
+        let revoker = try ledgerOptions.requireRevoker(environment: environment, lock: ledger)
         do {
             if let task {
                 let outcome = try await SessionRevocation(ledger: ledger, revoker: revoker).revoke(task: task, cutCallerSession: cutCallerSession)
@@ -152,9 +162,12 @@ struct SweepCommand: AsyncParsableCommand {
     var staleAfter: Int = 120
 
     func run() async throws {
+        try await ledgerOptions.withLedger { ledger in try await run(ledger: ledger) }
+    }
+
+    func run(ledger: any LedgerStore & RoleLocking & LedgerAdministration) async throws {
         let environment = ProcessInfo.processInfo.environment
-        let ledger = try ledgerOptions.open()
-        let revoker = ledgerOptions.revoker(environment: environment)
+        let revoker = ledgerOptions.revoker(environment: environment, lock: ledger)
         if revoker == nil {
             Console.error("clawc: warning: no AWS credentials for IAM calls: reporting only [missing-credentials]\nhelp: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) to the orchestrator's own credentials\n")
         }
@@ -201,7 +214,10 @@ struct AuditCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let ledger = try ledgerOptions.open(create: false)
+            try await ledgerOptions.withLedger(create: false) { ledger in try await run(ledger: ledger) }
+        }
+
+        func run(ledger: any LedgerStore & RoleLocking & LedgerAdministration) async throws {
             do {
                 switch try await ledger.verifyAudit(expecting: expectHead.flatMap(AuditChain.parseHead)) {
                 case .intact(let records):
@@ -237,7 +253,10 @@ struct AuditCommand: AsyncParsableCommand {
         @OptionGroup var ledgerOptions: LedgerOptions
 
         func run() async throws {
-            let ledger = try ledgerOptions.open(create: false)
+            try await ledgerOptions.withLedger(create: false) { ledger in try await run(ledger: ledger) }
+        }
+
+        func run(ledger: any LedgerStore & RoleLocking & LedgerAdministration) async throws {
             do {
                 Console.output(AuditChain.format(head: try await ledger.auditHead()) + "\n")
             } catch {
@@ -245,6 +264,18 @@ struct AuditCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         }
+    }
+}
+
+/// Runs `body`, then closes the ledger's connections whether `body` returned or threw.
+func closing<T>(_ ledger: any LedgerStore, _ body: () async throws -> T) async throws -> T {
+    do {
+        let value = try await body()
+        await ledger.close()
+        return value
+    } catch {
+        await ledger.close()
+        throw error
     }
 }
 
@@ -281,6 +312,92 @@ struct EmitCommand: ParsableCommand {
 
         func run() throws {
             Console.output(TrustPolicy.starting(providerARN: providerArn, audience: audience, subjectPattern: subject) + "\n")
+        }
+    }
+}
+
+struct LedgerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ledger", abstract: "Operate the issuance ledger: bring its schema up to date, report its state.",
+        subcommands: [Migrate.self, Status.self])
+
+    struct Migrate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "migrate",
+            abstract: "Bring the ledger's schema up to the version this clawc writes.",
+            discussion: """
+                Creates the ledger if it is missing (an SQLite file, or the `clawc` schema in a PostgreSQL database) and \
+                applies the migrations it lacks, in one transaction under an advisory lock: nodes migrating at once \
+                migrate once. `clawc issue` does the same on first use; run this ahead of a rollout to find out early. \
+                Exit 0 done, 1 refused, 3 the ledger unreachable.
+                """)
+
+        @OptionGroup var ledgerOptions: LedgerOptions
+
+        func run() async throws {
+            try await ledgerOptions.withLedger { ledger in try await run(ledger: ledger) }
+        }
+
+        func run(ledger: any LedgerStore & RoleLocking & LedgerAdministration) async throws {
+            do {
+                let (from, to) = try await ledger.migrate()
+                Console.error(from == to
+                    ? "clawc: the ledger's schema is at version \(to), the newest this clawc knows; nothing to do\n"
+                    : "clawc: migrated the ledger's schema from version \(from) to \(to)\n")
+            } catch {
+                Console.refusal(error)
+                throw ExitCode(error.code == "ledger-unavailable" ? 3 : 1)
+            }
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "status",
+            abstract: "Print the ledger's schema version, its rows by state and its audit head.",
+            discussion: """
+                Reads an existing ledger and never creates or changes one. The head is printed as `clawc audit head` \
+                prints it; keep it elsewhere to check the chain against later. Exit 0 printed, 1 no ledger, 3 the \
+                ledger unreachable.
+                """)
+
+        @OptionGroup var ledgerOptions: LedgerOptions
+        @Flag(name: .long, help: "Print one JSON object instead of text.") var json = false
+
+        func run() async throws {
+            try await ledgerOptions.withLedger(create: false) { ledger in try await run(ledger: ledger) }
+        }
+
+        func run(ledger: any LedgerStore & RoleLocking & LedgerAdministration) async throws {
+            let status: LedgerStatus
+            do {
+                status = try await ledger.status()
+            } catch {
+                Console.refusal(error)
+                throw ExitCode(error.code == "ledger-unavailable" ? 3 : 1)
+            }
+            let counts = LedgerState.allCases.map { ($0.rawValue, status.rows[$0] ?? 0) }
+            if json {
+                var object: [String: Any] = [
+                    "kind": status.kind, "location": status.location, "schemaVersion": status.schemaVersion,
+                    "latestSchemaVersion": status.latestSchemaVersion, "auditHead": ["seq": status.auditHeadSeq, "hash": status.auditHeadHash],
+                    "rows": Dictionary(uniqueKeysWithValues: counts),
+                ]
+                object["auditKeyId"] = status.auditKeyID ?? NSNull()
+                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+                Console.output(String(decoding: data, as: UTF8.self) + "\n")
+                return
+            }
+            let schema = status.schemaVersion == status.latestSchemaVersion ? "current"
+                : status.schemaVersion < status.latestSchemaVersion ? "behind: run `clawc ledger migrate`" : "newer than this clawc: upgrade clawc"
+            Console.output("""
+                ledger: \(status.location) (\(status.kind))
+                schema: version \(status.schemaVersion) (\(schema))
+                rows: \(counts.map { "\($0.0) \($0.1)" }.joined(separator: ", "))
+                audit head: \(status.auditHeadSeq) \(status.auditHeadHash)
+                audit key: \(status.auditKeyID.map { "key ID \($0)" } ?? "none (the chain is not keyed)")
+
+                """)
         }
     }
 }
