@@ -52,7 +52,9 @@ let package = Package(
         .testTarget(
             name: "ClawcTests",
             // CSQLite: the ledger tests open raw connections to edit a ledger behind the store's back and to hold its lock.
-            dependencies: ["ClawcCompiler", "ClawcSyntax", "ClawcPolicy", "ClawcDiagnostics", "ClawcRuntime", "CSQLite"],
+            // PostgresNIO: the PostgreSQL tests make databases and edit ledgers behind the store's back on connections of their own.
+            dependencies: ["ClawcCompiler", "ClawcSyntax", "ClawcPolicy", "ClawcDiagnostics", "ClawcRuntime", "CSQLite",
+                           .product(name: "PostgresNIO", package: "postgres-nio")],
             exclude: ["Corpus", "CorpusSamples"]),
     ]
 )

@@ -91,20 +91,83 @@ final class PostgresConnections: Sendable {
     }
 
     /// Races `body` against the deadline; past it, closes the connection (failing whatever `body` waits for) and
-    /// throws `Timeout`.
+    /// throws `Timeout` at once, without waiting for `body` to notice.
     static func bounded<T: Sendable>(_ connection: PostgresConnection, timeout: Duration, _ body: @escaping @Sendable (PostgresConnection) async throws -> T)
         async throws -> T
     {
-        try await withThrowingTaskGroup(of: T.self) { group in
-            group.addTask { try await body(connection) }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                try? await connection.close()
-                throw Timeout()
+        try await race(timeout: timeout, onTimeout: { try? await connection.close() }) { try await body(connection) }
+    }
+
+    /// The first of `body`'s outcome and the deadline. At the deadline `onTimeout` runs and `Timeout` is thrown;
+    /// `body` is cancelled and left to finish on its own; a value it returns after that goes to `discard`.
+    static func race<T: Sendable>(timeout: Duration, onTimeout: @escaping @Sendable () async -> Void,
+                                  discard: @escaping @Sendable (T) async -> Void = { _ in }, _ body: @escaping @Sendable () async throws -> T)
+        async throws -> T
+    {
+        let outcome = Outcome<T>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                outcome.install(continuation)
+                let work = Task {
+                    do {
+                        let value = try await body()
+                        // Too late: the caller has gone on without it.
+                        if !outcome.finish(.success(value)) { await discard(value) }
+                    } catch {
+                        outcome.finish(.failure(error))
+                    }
+                }
+                let timer = Task {
+                    try await Task.sleep(for: timeout)
+                    if outcome.finish(.failure(Timeout())) {
+                        work.cancel()
+                        await onTimeout()
+                    }
+                }
+                outcome.onFinish { timer.cancel() }
             }
-            guard let first = try await group.next() else { throw Timeout() }
-            group.cancelAll()
+        } onCancel: {
+            outcome.finish(.failure(CancellationError()))
+        }
+    }
+
+    /// One continuation, resumed once, by whichever side comes first.
+    final class Outcome<T: Sendable>: @unchecked Sendable {
+        private let lock = NSLock()
+        private var continuation: CheckedContinuation<T, any Error>?
+        private var result: Result<T, any Error>?
+        private var finished: (@Sendable () -> Void)?
+
+        func install(_ continuation: CheckedContinuation<T, any Error>) {
+            let early: Result<T, any Error>? = lock.withLock {
+                if let result { return result }
+                self.continuation = continuation
+                return nil
+            }
+            if let early { continuation.resume(with: early) }
+        }
+
+        /// Sets the outcome if none is set yet; true if this call set it.
+        @discardableResult
+        func finish(_ value: Result<T, any Error>) -> Bool {
+            let (first, waiting, after): (Bool, CheckedContinuation<T, any Error>?, (@Sendable () -> Void)?) = lock.withLock {
+                guard result == nil else { return (false, nil, nil) }
+                result = value
+                defer { continuation = nil }
+                return (true, continuation, finished)
+            }
+            waiting?.resume(with: value)
+            if first { after?() }
             return first
+        }
+
+        func onFinish(_ action: @escaping @Sendable () -> Void) {
+            let done = lock.withLock {
+                if result != nil { return true }
+                finished = action
+                return false
+            }
+            if done { action() }
         }
     }
 
@@ -121,7 +184,12 @@ final class PostgresConnections: Sendable {
             case .open:
                 do {
                     let id = await state.nextID()
-                    return try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger)
+                    let (configuration, logger) = (self.configuration, self.logger)
+                    // The TCP connect has its own timeout; TLS and authentication are bounded here, so a server that
+                    // accepts and then says nothing cannot hold the call. A connection made after the deadline is closed.
+                    return try await Self.race(timeout: location.connectTimeout, onTimeout: {}, discard: { try? await $0.close() }) {
+                        try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger)
+                    }
                 } catch {
                     await state.release(nil)
                     throw error
@@ -156,12 +224,21 @@ final class PostgresConnections: Sendable {
 
         init(maximum: Int) { self.maximum = maximum }
 
+        /// A pool let go without `shutdown()`: its idle connections are closed, each kept alive until its close is
+        /// done (PostgresNIO requires a connection to be closed before it is released).
+        deinit {
+            for connection in idle {
+                connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+            }
+        }
+
         func nextID() -> Int {
             lastID += 1
             return lastID
         }
 
         func acquire() async throws -> Grant {
+            debug("acquire open=\(open) idle=\(idle.count) waiters=\(waiters.count)")
             if let connection = idle.popLast() { return .idle(connection) }
             if open < maximum {
                 open += 1
@@ -189,6 +266,7 @@ final class PostgresConnections: Sendable {
 
         /// Takes back a connection (nil: the connection is gone, or was never opened).
         func release(_ connection: PostgresConnection?) {
+            debug("release \(connection == nil ? "nil" : "conn") open=\(open) idle=\(idle.count) waiters=\(waiters.count)")
             if !waiters.isEmpty {
                 let waiter = waiters.removeFirst()
                 // The slot passes to the waiter: as the connection itself, or as permission to open a new one.
@@ -210,4 +288,9 @@ final class PostgresConnections: Sendable {
             return idle
         }
     }
+}
+
+let debugPool = ProcessInfo.processInfo.environment["CLAWC_DEBUG_PG"] != nil
+func debug(_ text: @autoclosure () -> String) {
+    if debugPool { FileHandle.standardError.write(Data(("pg-pool: " + text() + "\n").utf8)) }
 }

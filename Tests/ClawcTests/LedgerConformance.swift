@@ -9,11 +9,11 @@ struct StoreUnderTest: Sendable {
     var store: any LedgerStore
     /// Changes audit record `seq`'s stored contents without touching its hash.
     var tamperWithAuditRecord: @Sendable (Int64) async throws -> Void
-    var cleanUp: @Sendable () -> Void
+    var cleanUp: @Sendable () async -> Void
 }
 
 /// Makes fresh, empty stores of one kind. Every test in `LedgerConformanceTests` runs once per factory in `all`:
-/// a new store (PostgreSQL, later) joins by adding its factory there.
+/// SQLite always, PostgreSQL when `CLAWC_TEST_POSTGRES` names a server (else a loud warning says it was skipped).
 struct LedgerStoreFactory: Sendable, CustomTestStringConvertible {
     var name: String
     /// A fresh, empty store whose audit chain is keyed with the key given, or unkeyed.
@@ -24,7 +24,10 @@ struct LedgerStoreFactory: Sendable, CustomTestStringConvertible {
 
     func make() async throws -> StoreUnderTest { try await makeKeyed(nil) }
 
-    static let all: [LedgerStoreFactory] = [.sqlite]
+    static let all: [LedgerStoreFactory] = {
+        TestPostgres.warning
+        return TestPostgres.available ? [.sqlite, .postgres] : [.sqlite]
+    }()
 
     static let sqlite = LedgerStoreFactory(
         name: "SQLite",
@@ -85,8 +88,15 @@ func ledgerEntry(_ task: String, jti: String? = nil, now: Date = Date(timeInterv
     /// Runs `body` against a fresh store and cleans up after it.
     func with(_ factory: LedgerStoreFactory, _ body: (StoreUnderTest) async throws -> Void) async throws {
         let subject = try await factory.make()
-        defer { subject.cleanUp() }
-        try await body(subject)
+        do {
+            try await body(subject)
+        } catch {
+            await subject.store.close()
+            await subject.cleanUp()
+            throw error
+        }
+        await subject.store.close()
+        await subject.cleanUp()
     }
 
     func refusal(_ body: () async throws(LedgerRefusal) -> Void) async -> LedgerRefusal? {
@@ -122,25 +132,28 @@ func ledgerEntry(_ task: String, jti: String? = nil, now: Date = Date(timeInterv
     func aKeyedChainIsUsedWithItsKeyOnly(factory: LedgerStoreFactory) async throws {
         let key = AuditKey(bytes: Array(repeating: 7, count: 32)), other = AuditKey(bytes: Array(repeating: 8, count: 32))
         let subject = try await factory.makeKeyed(key)
-        defer { subject.cleanUp() }
         try await subject.store.begin(ledgerEntry("t-1"))
         try await subject.store.transition(task: "t-1", to: .failed, event: "failed", detail: [:], now: Date(timeIntervalSince1970: 1_795_000_001))
         #expect(try await subject.store.verifyAudit() == .intact(records: 2))
         for wrong in [nil, other] as [AuditKey?] {
             let store = try await factory.reopen(subject, wrong)
-            #expect(await refusal { () throws(LedgerRefusal) in try await store.begin(ledgerEntry("t-2")) }?.code == "ledger-error")
-            #expect(await refusal { () throws(LedgerRefusal) in _ = try await store.verifyAudit() }?.code == "ledger-error")
+            #expect(await refusal { () throws(LedgerRefusal) in try await store.begin(ledgerEntry("t-2")) }?.code == "ledger-unavailable")
+            #expect(await refusal { () throws(LedgerRefusal) in _ = try await store.verifyAudit() }?.code == "ledger-unavailable")
         }
         #expect(try await subject.store.entry(task: "t-2") == nil)
         try await subject.tamperWithAuditRecord(2)
-        guard case .broken(2, _) = try await subject.store.verifyAudit() else { Issue.record("an edited keyed record verified"); return }
+        if case .broken(2, _) = try await subject.store.verifyAudit() {} else { Issue.record("an edited keyed record verified") }
+        await subject.store.close()
+        await subject.cleanUp()
 
         let plain = try await factory.make()
-        defer { plain.cleanUp() }
         try await plain.store.begin(ledgerEntry("t-1"))
         let late = try await factory.reopen(plain, key)
-        #expect(await refusal { () throws(LedgerRefusal) in try await late.begin(ledgerEntry("t-2")) }?.code == "ledger-error")
+        #expect(await refusal { () throws(LedgerRefusal) in try await late.begin(ledgerEntry("t-2")) }?.code == "ledger-unavailable")
         #expect(try await plain.store.verifyAudit() == .intact(records: 1))
+        await late.close()
+        await plain.store.close()
+        await plain.cleanUp()
     }
 
     @Test(arguments: LedgerStoreFactory.all)
@@ -232,11 +245,11 @@ func ledgerEntry(_ task: String, jti: String? = nil, now: Date = Date(timeInterv
             let moved = await refusal { () throws(LedgerRefusal) in
                 try await store.transition(task: "ghost", to: .sealed, event: "sealed", detail: [:], now: Date())
             }
-            #expect(moved?.code == "ledger-error")
+            #expect(moved?.code == "ledger-unavailable")
             let recorded = await refusal { () throws(LedgerRefusal) in
                 try await store.recordIssued(task: "ghost", accessKeyID: "ASIA", sessionID: nil, expiresAt: Date(), state: .pending, now: Date())
             }
-            #expect(recorded?.code == "ledger-error")
+            #expect(recorded?.code == "ledger-unavailable")
             let head = try await store.auditHead()
             #expect(head == nil, "nothing was written")
         }

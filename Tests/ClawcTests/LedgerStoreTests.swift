@@ -19,7 +19,7 @@ import Testing
 
     // MARK: locks held by others
 
-    /// Another process holds the write lock and keeps it: `begin` gives up after the 10 s bound with `ledger-error`,
+    /// Another process holds the write lock and keeps it: `begin` gives up after the 10 s bound with `ledger-unavailable`,
     /// saying who is in the way, instead of waiting for minutes.
     @Test func aWriteLockHeldByAnotherProcessFailsWithinTheBound() async throws {
         let ledger = try Ledger(path: path)
@@ -53,7 +53,7 @@ import Testing
         }
         let elapsed = clock.now - start
         print("ledger: begin against a held write lock gave up after \(elapsed)")
-        #expect(refusal?.code == "ledger-error")
+        #expect(refusal?.code == "ledger-unavailable")
         #expect(refusal?.description.contains("another process holds the write lock of the ledger") == true, "\(String(describing: refusal))")
         #expect(refusal?.description.contains("within 10 s") == true, "\(String(describing: refusal))")
         // Never before the bound; the upper limit is loose because other suites running at the same time block
@@ -181,16 +181,21 @@ import Testing
     }
 
     @Test(arguments: ["postgres://clawc:s3cret@db.example.com/ledger", "postgresql://clawc:s3cret@db/ledger?sslmode=require", "POSTGRES://clawc:s3cret@db/x"])
-    func postgresLedgersAreRefusedForNow(url: String) throws {
+    func postgresURLsNameAPostgresLedgerAndTheirPasswordIsNeverEchoed(url: String) throws {
         for (flag, env) in [(url, [String: String]()), (nil, ["CLAWC_LEDGER": url])] {
-            do {
-                _ = try LedgerLocation.resolve(flag: flag, environment: env)
-                Issue.record("accepted \(url)")
-            } catch {
-                #expect(error.code == "ledger-error")
-                #expect(error.message.contains("PostgreSQL ledgers are not supported yet"), "\(error.message)")
-                #expect(!error.message.contains("s3cret"), "a URL's password is never echoed")
-            }
+            let location = try LedgerLocation.resolve(flag: flag, environment: env)
+            #expect(location.postgres?.user == "clawc")
+            #expect(location.postgres?.password == "s3cret")
+            #expect(!location.path.contains("s3cret") && !location.explanation.contains("s3cret"), "\(location.explanation)")
+            #expect(location.explanation.contains("PostgreSQL"))
+        }
+        // A bad URL is an error that names the part, and never repeats the password.
+        do {
+            _ = try LedgerLocation.resolve(flag: "postgres://clawc:s3cret@db/ledger?sslmode=verify_full", environment: [:])
+            Issue.record("a misspelled sslmode was accepted")
+        } catch {
+            #expect(error.code == "ledger-error")
+            #expect(error.message.contains("sslmode `verify_full`") && !error.message.contains("s3cret"), "\(error.message)")
         }
         #expect(throws: LedgerLocation.Failure.self) { try LedgerLocation.resolve(flag: "mysql://u:p@h/d", environment: [:]) }
     }
@@ -268,11 +273,16 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: home).isEmpty)
     }
 
-    @Test func aPostgresLedgerIsRefusedOnTheCommandLine() throws {
+    /// A PostgreSQL ledger nobody answers at: refused with `ledger-unavailable`, the URL shown without its password.
+    @Test func anUnreachablePostgresLedgerIsRefusedOnTheCommandLine() throws {
         let run = try runClawc(["audit", "head", "--ledger", "postgres://clawc:s3cret@127.0.0.1:9/ledger"])
         #expect(run.status == 1)
-        #expect(run.stderr.contains("PostgreSQL ledgers are not supported yet") && run.stderr.contains("[ledger-error]"), "\(run.stderr)")
+        #expect(run.stdout.isEmpty)
+        #expect(run.stderr.contains("cannot reach PostgreSQL at postgres://clawc@127.0.0.1:9/ledger") && run.stderr.contains("[ledger-unavailable]"), "\(run.stderr)")
         #expect(!run.stderr.contains("s3cret"))
+        let status = try runClawc(["ledger", "status", "--ledger", "postgres://clawc:s3cret@127.0.0.1:9/ledger"])
+        #expect(status.status == 3, "\(status.stderr)")
+        #expect(!status.stderr.contains("s3cret"))
     }
 
     /// Review finding: deleting an `issuance` row behind clawc's back re-enabled issuing the task, and `audit verify`

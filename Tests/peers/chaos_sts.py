@@ -1,6 +1,6 @@
 """An STS stand-in that fails the way networks do, for the fault-injection test of `clawc issue`.
 
-    python3 Tests/peers/chaos_sts.py --seed N [--late SECONDS]
+    python3 Tests/peers/chaos_sts.py --seed N [--late SECONDS] [--only MODE]
 
 Prints {"url": "http://127.0.0.1:PORT"} on stdout once it listens. Each AssumeRoleWithWebIdentity request is answered
 in one of these ways, chosen from the seed, the session name and how many requests that name has made:
@@ -13,7 +13,8 @@ in one of these ways, chosen from the seed, the session name and how many reques
     twice     a credential, answered twice on the same connection
     error     a 500 InternalFailure, counted as a credential (STS may have issued one before failing)
 
-Every mode but `refuse` counts as a credential that exists, whatever clawc saw of it: the worst case.
+Every mode but `refuse` counts as a credential that exists, whatever clawc saw of it: the worst case. With
+`--only ok` every request succeeds: a plain STS that counts what it issued, for the shared-ledger tests.
 
     GET /issued      {"SESSION": ["ASIA...", ...], ...}: every credential made, by session name
     GET /modes       {"ok": N, ...}: how often each mode was chosen
@@ -48,7 +49,7 @@ def head(status: str, length: int) -> bytes:
     return f"HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nContent-Length: {length}\r\n\r\n".encode()
 
 
-def make_handler(seed: int, late: float):
+def make_handler(seed: int, late: float, only: str | None = None):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -69,7 +70,7 @@ def make_handler(seed: int, late: float):
                 nth = requests_per_name.get(name, 0)
                 requests_per_name[name] = nth + 1
                 digest = hashlib.sha256(f"{seed}/{name}/{nth}".encode()).digest()
-                mode = random.Random(digest).choice(MODES)
+                mode = only or random.Random(digest).choice(MODES)
                 modes[mode] = modes.get(mode, 0) + 1
                 key = None
                 if mode != "refuse":
@@ -111,8 +112,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--late", type=float, default=11.0)
+    parser.add_argument("--only", choices=sorted(set(MODES)), default=None)
     args = parser.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(args.seed, args.late))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(args.seed, args.late, args.only))
     server.daemon_threads = True
     print(json.dumps({"url": f"http://127.0.0.1:{server.server_address[1]}"}), flush=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
