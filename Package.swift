@@ -49,6 +49,8 @@ let package = Package(
             "ClawcCompiler", "ClawcRuntime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // The ledger's cost per issuance, SQLite beside PostgreSQL (docs/benchmarks.md); not part of the product.
+        .executableTarget(name: "ledger-bench", dependencies: ["ClawcRuntime"]),
         .testTarget(
             name: "ClawcTests",
             // CSQLite: the ledger tests open raw connections to edit a ledger behind the store's back and to hold its lock.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL server on 127.0.0.1 for the tests: `pg.sh start DIR [PORT]` prints the URL to export as
-# CLAWC_TEST_POSTGRES; `pg.sh stop DIR` stops it. initdb and postgres refuse to run as root, so as root the server
+# CLAWC_TEST_POSTGRES; `pg.sh stop DIR` stops it at once (`pg_ctl stop -m immediate`, as a crash would);
+# `pg.sh resume DIR [PORT]` starts the same server again. initdb and postgres refuse to run as root, so as root the server
 # runs as a dedicated user, `clawc-pg` (made if missing).
 #
 # The server listens on TCP only, needs a password (SCRAM-SHA-256) and offers TLS with a certificate from a CA made
@@ -17,6 +18,13 @@ bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 
 as_owner() {
   if [ "$(id -u)" = 0 ]; then runuser -u clawc-pg -- "$@"; else "$@"; fi
+}
+
+run_server() {
+  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start -o "-k $dir -p $port -c listen_addresses=127.0.0.1 \
+    -c ssl=on -c ssl_cert_file=$dir/server.crt -c ssl_key_file=$dir/server.key \
+    -c max_connections=300 -c log_statement=all -c fsync=on" >"$dir/pg_ctl.log" 2>&1 \
+    || { cat "$dir/pg_ctl.log" "$dir/server.log" >&2; exit 1; }
 }
 
 case "$cmd" in
@@ -40,11 +48,12 @@ start)
   chmod 600 "$dir/server.key"
   as_owner "$bin/initdb" -D "$dir/data" -U clawc --pwfile="$dir/pwfile" --auth-local=scram-sha-256 \
     --auth-host=scram-sha-256 -E UTF8 --no-sync >"$dir/initdb.log" 2>&1
-  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start -o "-k $dir -p $port -c listen_addresses=127.0.0.1 \
-    -c ssl=on -c ssl_cert_file=$dir/server.crt -c ssl_key_file=$dir/server.key \
-    -c max_connections=300 -c log_statement=all -c fsync=on" >"$dir/pg_ctl.log" 2>&1 \
-    || { cat "$dir/pg_ctl.log" "$dir/server.log" >&2; exit 1; }
+  run_server
   echo "postgres://clawc:clawc-test-password@127.0.0.1:$port/postgres"
+  ;;
+resume)
+  dir=$(cd "$dir" && pwd)
+  run_server
   ;;
 stop)
   as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
