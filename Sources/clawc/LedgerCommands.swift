@@ -151,7 +151,9 @@ struct SweepCommand: AsyncParsableCommand {
         commandName: "sweep",
         abstract: "Retry pending revocations, prune expired trust-policy entries, report stale issuing rows.",
         discussion: """
-            Safe from cron and twice at once: trust-policy edits are serialized by a lock beside the ledger. \
+            Safe from cron, twice at once and on every node: trust-policy edits are serialized by the role's lock (a \
+            file beside an SQLite ledger, an advisory lock in a PostgreSQL one), and each run takes on at most 500 rows, \
+            which sweepers on other nodes skip for 5 minutes. \
             An entry is pruned from a role's Deny list only when both its session and the token it was issued for \
             have expired; the ledger keeps refusing the task ID after that. Exit 0 done, 1 refused, 3 IAM unavailable.
             """
