@@ -112,11 +112,11 @@ while done < options.issuances {
 }
 
 print("ledger cost per issuance (begin + record, two audit appends), \(options.issuances) issuances, concurrency \(options.concurrency)")
-print("store        p50 ms   p99 ms   mean ms   issuances/s")
+print("store        p50 ms   p99 ms   mean ms  issuances/s")
 for subject in subjects {
     let sorted = subject.samples.sorted()
     let mean = sorted.reduce(0, +) / Double(max(1, sorted.count))
-    print(String(format: "%-10@ %8.3f %8.3f %9.3f %12.0f", subject.name as NSString, percentile(sorted, 0.5), percentile(sorted, 0.99), mean,
-                 Double(sorted.count) / subject.elapsed))
+    let name = subject.name.padding(toLength: 10, withPad: " ", startingAt: 0)
+    print(name + String(format: " %8.3f %8.3f %9.3f %12.0f", percentile(sorted, 0.5), percentile(sorted, 0.99), mean, Double(sorted.count) / subject.elapsed))
     await subject.store.close()
 }

@@ -72,6 +72,16 @@ final class RawSQLite: @unchecked Sendable {
     }
 }
 
+/// What `body` was refused with, or nil when it was not.
+func refusal(_ body: () async throws(LedgerRefusal) -> Void) async -> LedgerRefusal? {
+    do {
+        try await body()
+        return nil
+    } catch {
+        return error
+    }
+}
+
 /// An entry with whole-second times (the ledger keeps seconds), distinct per task unless told otherwise.
 func ledgerEntry(_ task: String, jti: String? = nil, now: Date = Date(timeIntervalSince1970: 1_795_000_000)) -> LedgerEntry {
     var entry = LedgerEntry(
@@ -97,15 +107,6 @@ func ledgerEntry(_ task: String, jti: String? = nil, now: Date = Date(timeInterv
         }
         await subject.store.close()
         await subject.cleanUp()
-    }
-
-    func refusal(_ body: () async throws(LedgerRefusal) -> Void) async -> LedgerRefusal? {
-        do {
-            try await body()
-            return nil
-        } catch {
-            return error
-        }
     }
 
     /// The credential sealed under its token is kept verbatim, for a repeat request; a row without one has nil.

@@ -85,15 +85,6 @@ struct PostgresLedgerTests {
         await drop()
     }
 
-    func refusal(_ body: () async throws(LedgerRefusal) -> Void) async -> LedgerRefusal? {
-        do {
-            try await body()
-            return nil
-        } catch {
-            return error
-        }
-    }
-
     /// The test server's certificate names `localhost` only: `verify-full` refuses the address 127.0.0.1 and takes the
     /// name; `verify-ca` takes the address (chain only); a CA that did not sign it is refused by both.
     @Test func tlsIsCheckedAsSSLModeSays() async throws {
