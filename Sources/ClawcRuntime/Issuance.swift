@@ -90,6 +90,8 @@ public enum IssueFailure: Error, Sendable {
         switch refusal {
         case .storage:
             .unavailable(code: refusal.code, message: refusal.description, help: "check `--ledger` (or CLAWC_LEDGER) and that the ledger is reachable and writable")
+        case .unusable:
+            .refused(code: refusal.code, message: refusal.description, help: refusal.help)
         default:
             .refused(code: refusal.code, message: refusal.description, help: "ask the orchestrator for a new task ID; credentials are never issued twice")
         }

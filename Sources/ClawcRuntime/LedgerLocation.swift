@@ -150,7 +150,7 @@ public struct LedgerLocation: Sendable, Equatable {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
             throw Failure(code: "ledger-error", message: "there is no ledger at `\(path)` (\(sourceText))",
-                          help: "pass the ledger's path with --ledger or CLAWC_LEDGER; `clawc audit` reads an existing ledger and never creates one")
+                          help: "pass the ledger's path with --ledger or CLAWC_LEDGER; `clawc audit` and `clawc ledger status` read an existing ledger and never create one")
         }
     }
 

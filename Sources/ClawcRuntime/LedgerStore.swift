@@ -198,6 +198,9 @@ public enum LedgerRefusal: Error, Sendable, Equatable, CustomStringConvertible {
     case tokenAlreadyUsed(String)
     /// The storage failed or could not be reached in time; nothing was written.
     case storage(String)
+    /// The storage answers but holds no ledger this clawc can use (none yet, for a command that never creates one;
+    /// a schema newer than this build); nothing was written.
+    case unusable(String)
 
     public var description: String {
         switch self {
@@ -205,7 +208,7 @@ public enum LedgerRefusal: Error, Sendable, Equatable, CustomStringConvertible {
         case .taskInAuditOnly(let task):
             "the audit log records an issuance of task `\(task)`, but its ledger row is gone (the ledger was edited outside clawc); one task gets one credential"
         case .tokenAlreadyUsed(let jti): "token `\(jti)` was already used for another issuance"
-        case .storage(let why): "the ledger cannot be used: \(why)"
+        case .storage(let why), .unusable(let why): "the ledger cannot be used: \(why)"
         }
     }
 
@@ -214,6 +217,7 @@ public enum LedgerRefusal: Error, Sendable, Equatable, CustomStringConvertible {
         case .taskAlreadyIssued, .taskInAuditOnly: "already-issued"
         case .tokenAlreadyUsed: "token-reused"
         case .storage: "ledger-unavailable"
+        case .unusable: "ledger-error"
         }
     }
 
@@ -226,6 +230,8 @@ public enum LedgerRefusal: Error, Sendable, Equatable, CustomStringConvertible {
         case .storage:
             "check the ledger location (--ledger, CLAWC_LEDGER, or the default under $XDG_STATE_HOME or ~/.local/state) and its permissions; "
                 + "for an SQLite file held by another process, find it with `fuser` on the ledger file; for PostgreSQL, check that the server is up and reachable (`clawc ledger status`)"
+        case .unusable:
+            "check that --ledger (or CLAWC_LEDGER) names the ledger you mean; `clawc ledger migrate` makes a new ledger or brings an older one up to date, and a newer one needs a newer clawc"
         }
     }
 }

@@ -233,9 +233,13 @@ public final class PostgresLedger: LedgerStore, RoleLocking, LedgerAdministratio
     // MARK: operators
 
     public func migrate() async throws(LedgerRefusal) -> (from: Int, to: Int) {
-        let result = try await call { connection in try await Self.migrate(connection) }
-        await readiness.markReady()
-        return result
+        do {
+            let result = try await connections.withConnection(timeout: operationTimeout) { connection in try await Self.migrate(connection) }
+            await readiness.markReady()
+            return result
+        } catch {
+            throw refusal(error)
+        }
     }
 
     public func status() async throws(LedgerRefusal) -> LedgerStatus {
@@ -269,11 +273,11 @@ public final class PostgresLedger: LedgerStore, RoleLocking, LedgerAdministratio
                     let version = try await Self.currentVersion(connection)
                     if version == Self.schemaVersion { return }
                     if version > Self.schemaVersion {
-                        throw LedgerRefusal.storage(
+                        throw LedgerRefusal.unusable(
                             "the ledger \(location) has schema version \(version), newer than this clawc knows (\(Self.schemaVersion)); upgrade clawc on this node")
                     }
                     guard creates else {
-                        throw LedgerRefusal.storage(version == 0
+                        throw LedgerRefusal.unusable(version == 0
                             ? "there is no clawc ledger in \(location) (no `clawc` schema); `clawc ledger migrate` makes one"
                             : "the ledger \(location) has schema version \(version), older than this clawc's \(Self.schemaVersion); run `clawc ledger migrate`")
                     }
@@ -337,6 +341,7 @@ public final class PostgresLedger: LedgerStore, RoleLocking, LedgerAdministratio
             return "PostgreSQL at \(location) did not answer within \(operationTimeout); nothing was committed by this call unless it was the commit itself"
         }
         if let refusal = error as? LedgerRefusal, case .storage(let why) = refusal { return why }
+        if let refusal = error as? LedgerRefusal, case .unusable(let why) = refusal { return why }
         if let psql = error as? PSQLError {
             if let server = psql.serverInfo {
                 let message = server[.message] ?? "an error"
@@ -416,7 +421,7 @@ public final class PostgresLedger: LedgerStore, RoleLocking, LedgerAdministratio
             ).collect()
             let from = try await currentVersion(connection)
             guard from <= schemaVersion else {
-                throw LedgerRefusal.storage("the ledger has schema version \(from), newer than this clawc knows (\(schemaVersion)); upgrade clawc on this node")
+                throw LedgerRefusal.unusable("the ledger has schema version \(from), newer than this clawc knows (\(schemaVersion)); upgrade clawc on this node")
             }
             for migration in migrations where migration.version > from {
                 for statement in migration.statements {

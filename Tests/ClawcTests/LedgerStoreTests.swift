@@ -273,6 +273,24 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: home).isEmpty)
     }
 
+    /// `ledger status` on an SQLite file: nothing is created when it is missing; after issuances it counts rows by
+    /// state and prints the same head as `audit head`.
+    @Test func ledgerStatusReportsAnSQLiteLedger() async throws {
+        let path = dir.appendingPathComponent("status.sqlite").path
+        let missing = try runClawc(["ledger", "status", "--ledger", path])
+        #expect(missing.status == 1 && missing.stderr.contains("there is no ledger"), "\(missing.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: path))
+        #expect(try runClawc(["ledger", "migrate", "--ledger", path]).status == 0)
+        let ledger = try Ledger(path: path)
+        try await ledger.begin(ledgerEntry("t-1"))
+        let status = try runClawc(["ledger", "status", "--ledger", path])
+        #expect(status.status == 0, "\(status.stderr)")
+        #expect(status.stdout.contains("(SQLite)") && status.stdout.contains("schema: version 1 (current)") && status.stdout.contains("issuing 1,"),
+                "\(status.stdout)")
+        let head = try runClawc(["audit", "head", "--ledger", path])
+        #expect(status.stdout.contains("audit head: " + head.stdout), "\(status.stdout) vs \(head.stdout)")
+    }
+
     /// A PostgreSQL ledger nobody answers at: refused with `ledger-unavailable`, the URL shown without its password.
     @Test func anUnreachablePostgresLedgerIsRefusedOnTheCommandLine() throws {
         let run = try runClawc(["audit", "head", "--ledger", "postgres://clawc:s3cret@127.0.0.1:9/ledger"])

@@ -164,6 +164,32 @@ struct PostgresLedgerTests {
         }
     }
 
+    /// The operators' commands through the binary: `ledger migrate` makes the schema, `ledger status` reports it,
+    /// its rows and the same head as `audit head`; none of them prints the password.
+    @Test func theLedgerCommandsWorkOnPostgres() async throws {
+        try await withDatabase {
+            let before = try runClawc(["ledger", "status", "--ledger", url])
+            #expect(before.status == 1 && before.stderr.contains("no clawc ledger"), "\(before.stderr)")
+            let migrate = try runClawc(["ledger", "migrate", "--ledger", url])
+            #expect(migrate.status == 0 && migrate.stderr.contains("from version 0 to 1"), "\(migrate.stderr)")
+            let ledger = try TestPostgres.ledger(url)
+            try await ledger.begin(ledgerEntry("t-1"))
+            try await ledger.begin(ledgerEntry("t-2"))
+            try await ledger.transition(task: "t-2", to: .failed, event: "failed", detail: [:], now: Date(timeIntervalSince1970: 1_795_000_001))
+            await ledger.close()
+            let status = try runClawc(["ledger", "status", "--json", "--ledger", url])
+            #expect(status.status == 0, "\(status.stderr)")
+            let object = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+            #expect(object?["schemaVersion"] as? Int == 1 && object?["kind"] as? String == "PostgreSQL")
+            #expect((object?["rows"] as? [String: Int])?["issuing"] == 1 && (object?["rows"] as? [String: Int])?["failed"] == 1)
+            let head = try runClawc(["audit", "head", "--ledger", url])
+            let printed = object?["auditHead"] as? [String: Any]
+            #expect(head.stdout == "\(printed?["seq"] as? Int ?? -1) \(printed?["hash"] as? String ?? "")\n", "\(head.stdout) vs \(status.stdout)")
+            let password = URLComponents(string: url)?.password ?? "-"
+            for run in [before, migrate, status, head] { #expect(!run.stdout.contains(password) && !run.stderr.contains(password)) }
+        }
+    }
+
     /// Nobody listening: refused at once (not after a pool's minute of retries), nothing else tried.
     @Test func anUnreachableServerIsRefusedAtOnce() async throws {
         try await withDatabase {
