@@ -349,6 +349,9 @@ public final class PostgresLedger: LedgerStore, RoleLocking, LedgerAdministratio
                 return "PostgreSQL at \(location) answered: \(message) (SQLSTATE \(state))"
             }
             let underlying = psql.underlying.map { ": \($0)" } ?? ""
+            if let inner = psql.underlying, String(reflecting: type(of: inner)).contains("SSL") {
+                return "TLS with PostgreSQL at \(location) failed (sslmode=\(location.sslMode.rawValue))\(underlying)"
+            }
             switch psql.code {
             case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown:
                 return "cannot reach PostgreSQL at \(location)\(underlying)"
