@@ -20,6 +20,8 @@ final class PostgresConnections: Sendable {
 
     /// The deadline ran out: the call was abandoned and its connection closed.
     struct Timeout: Error {}
+    /// The connection was closed (by the server, or the network) before the call could start on it.
+    struct Closed: Error {}
 
     init(location: PostgresLocation, maximum: Int) throws(LedgerRefusal) {
         self.location = location
@@ -95,7 +97,10 @@ final class PostgresConnections: Sendable {
     static func bounded<T: Sendable>(_ connection: PostgresConnection, timeout: Duration, _ body: @escaping @Sendable (PostgresConnection) async throws -> T)
         async throws -> T
     {
-        try await race(timeout: timeout, onTimeout: { try? await connection.close() }) { try await body(connection) }
+        // A query on a connection already closed waits for nothing that will come (PostgresNIO does not fail it):
+        // refuse it here instead of at the deadline.
+        guard !connection.isClosed else { throw Closed() }
+        return try await race(timeout: timeout, onTimeout: { try? await connection.close() }) { try await body(connection) }
     }
 
     /// The first of `body`'s outcome and the deadline. At the deadline `onTimeout` runs and `Timeout` is thrown;
@@ -238,7 +243,6 @@ final class PostgresConnections: Sendable {
         }
 
         func acquire() async throws -> Grant {
-            debug("acquire open=\(open) idle=\(idle.count) waiters=\(waiters.count)")
             if let connection = idle.popLast() { return .idle(connection) }
             if open < maximum {
                 open += 1
@@ -266,7 +270,6 @@ final class PostgresConnections: Sendable {
 
         /// Takes back a connection (nil: the connection is gone, or was never opened).
         func release(_ connection: PostgresConnection?) {
-            debug("release \(connection == nil ? "nil" : "conn") open=\(open) idle=\(idle.count) waiters=\(waiters.count)")
             if !waiters.isEmpty {
                 let waiter = waiters.removeFirst()
                 // The slot passes to the waiter: as the connection itself, or as permission to open a new one.
@@ -290,7 +293,3 @@ final class PostgresConnections: Sendable {
     }
 }
 
-let debugPool = ProcessInfo.processInfo.environment["CLAWC_DEBUG_PG"] != nil
-func debug(_ text: @autoclosure () -> String) {
-    if debugPool { FileHandle.standardError.write(Data(("pg-pool: " + text() + "\n").utf8)) }
-}

@@ -189,7 +189,7 @@ public final class PostgresLedger: LedgerStore, RoleLocking, LedgerAdministratio
                 : describe(error))
         }
         let check: @Sendable () async throws -> Void = { [location] in
-            let current = try? await PostgresConnections.bounded(connection, timeout: timeout) { connection in
+            let current = connection.isClosed ? nil : try? await PostgresConnections.bounded(connection, timeout: timeout) { connection in
                 try await connection.query("SELECT version FROM clawc.role_edits WHERE role_arn = \(roleARN)", logger: Self.quiet)
                     .collect().first?.decode(Int64.self)
             }
@@ -203,8 +203,10 @@ public final class PostgresLedger: LedgerStore, RoleLocking, LedgerAdministratio
         do {
             value = try await body(check)
         } catch {
-            _ = try? await PostgresConnections.bounded(connection, timeout: timeout) { connection in
-                _ = try await connection.query("ROLLBACK", logger: Self.quiet).collect()
+            if !connection.isClosed {
+                _ = try? await PostgresConnections.bounded(connection, timeout: timeout) { connection in
+                    _ = try await connection.query("ROLLBACK", logger: Self.quiet).collect()
+                }
             }
             await connections.release(connection, reusable: !connection.isClosed)
             throw error
@@ -340,6 +342,7 @@ public final class PostgresLedger: LedgerStore, RoleLocking, LedgerAdministratio
         if error is PostgresConnections.Timeout {
             return "PostgreSQL at \(location) did not answer within \(operationTimeout); nothing was committed by this call unless it was the commit itself"
         }
+        if error is PostgresConnections.Closed { return "the connection to PostgreSQL at \(location) was lost; nothing was committed by this call" }
         if let refusal = error as? LedgerRefusal, case .storage(let why) = refusal { return why }
         if let refusal = error as? LedgerRefusal, case .unusable(let why) = refusal { return why }
         if let psql = error as? PSQLError {

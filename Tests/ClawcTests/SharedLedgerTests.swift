@@ -39,9 +39,9 @@ struct SharedLedgerTests {
         return ((status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f), output)
     }
 
-    /// A counting STS that always issues.
-    func countingSTS() throws -> (url: String, stop: () -> Void) {
-        let (sts, stdin, object) = try Peers.launch("Tests/peers/chaos_sts.py", arguments: ["--only", "ok"])
+    /// A counting STS that always issues, after `delay` seconds.
+    func countingSTS(delay: Double = 0) throws -> (url: String, stop: () -> Void) {
+        let (sts, stdin, object) = try Peers.launch("Tests/peers/chaos_sts.py", arguments: ["--only", "ok", "--delay", String(delay)])
         guard let url = object["url"] else { throw TestPostgres.Failure(description: "chaos_sts did not start") }
         return (url, {
             try? stdin.fileHandleForWriting.close()
@@ -93,7 +93,8 @@ struct SharedLedgerTests {
     @Test(.timeLimit(.minutes(5)))
     func threeNodesIssuingThreeHundredRequestsForAHundredTasks() async throws {
         let (url, drop) = try await TestPostgres.freshDatabase()
-        let (sts, stop) = try countingSTS()
+        // STS answers after 150 ms, so racers for a task also arrive while the winner's outcome is unknown.
+        let (sts, stop) = try countingSTS(delay: 0.15)
         defer { stop() }
         var files: [String: String] = [:]
         var lanes: [[Job]] = [[], [], []]

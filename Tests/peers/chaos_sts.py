@@ -1,6 +1,6 @@
 """An STS stand-in that fails the way networks do, for the fault-injection test of `clawc issue`.
 
-    python3 Tests/peers/chaos_sts.py --seed N [--late SECONDS] [--only MODE]
+    python3 Tests/peers/chaos_sts.py --seed N [--late SECONDS] [--only MODE] [--delay SECONDS]
 
 Prints {"url": "http://127.0.0.1:PORT"} on stdout once it listens. Each AssumeRoleWithWebIdentity request is answered
 in one of these ways, chosen from the seed, the session name and how many requests that name has made:
@@ -14,7 +14,8 @@ in one of these ways, chosen from the seed, the session name and how many reques
     error     a 500 InternalFailure, counted as a credential (STS may have issued one before failing)
 
 Every mode but `refuse` counts as a credential that exists, whatever clawc saw of it: the worst case. With
-`--only ok` every request succeeds: a plain STS that counts what it issued, for the shared-ledger tests.
+`--only ok` every request succeeds: a plain STS that counts what it issued, for the shared-ledger tests; `--delay`
+holds every answer that long (a slow STS, so that racers for a task arrive while its outcome is unknown).
 
     GET /issued      {"SESSION": ["ASIA...", ...], ...}: every credential made, by session name
     GET /modes       {"ok": N, ...}: how often each mode was chosen
@@ -49,7 +50,7 @@ def head(status: str, length: int) -> bytes:
     return f"HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nContent-Length: {length}\r\n\r\n".encode()
 
 
-def make_handler(seed: int, late: float, only: str | None = None):
+def make_handler(seed: int, late: float, only: str | None = None, delay: float = 0.0):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -87,6 +88,8 @@ def make_handler(seed: int, late: float, only: str | None = None):
                 self.wfile.write(head("500 Internal Server Error", len(body)) + body)
                 return
             body = answer(name, key, duration)
+            if delay:
+                time.sleep(delay)
             if mode == "late":
                 time.sleep(late)
             if mode == "reset":
@@ -113,8 +116,9 @@ def main():
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--late", type=float, default=11.0)
     parser.add_argument("--only", choices=sorted(set(MODES)), default=None)
+    parser.add_argument("--delay", type=float, default=0.0)
     args = parser.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(args.seed, args.late, args.only))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(args.seed, args.late, args.only, args.delay))
     server.daemon_threads = True
     print(json.dumps({"url": f"http://127.0.0.1:{server.server_address[1]}"}), flush=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
