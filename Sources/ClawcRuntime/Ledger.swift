@@ -226,7 +226,10 @@ public actor Ledger: LedgerStore {
         if !columns.contains("sealed_credential") {
             try database.execute("ALTER TABLE issuance ADD COLUMN sealed_credential TEXT")
         }
-        try database.execute("PRAGMA user_version = \(schemaVersion)")
+        // Stamped once: a write here on every open would take the write lock on every issuance's path.
+        if try database.query("PRAGMA user_version").first?["user_version"]?.int != Int64(schemaVersion) {
+            try database.execute("PRAGMA user_version = \(schemaVersion)")
+        }
     }
 
     /// The ID of the key the audit chain is keyed with, as the ledger records it.
@@ -414,11 +417,10 @@ extension Ledger: RoleLocking, LedgerAdministration {
         try await roleLock.withRoleLock(roleARN, body)
     }
 
-    /// The layout is brought up to date when the ledger is opened for writing; this reports the version before and after.
+    /// The layout is brought up to date when the ledger is opened for writing (`setUp`); this reports the version
+    /// the file has now, and the newest.
     public func migrate() async throws(Refusal) -> (from: Int, to: Int) {
-        let before = try await run(.read) { database in try Self.layoutVersion(database) }
-        try await run(.write) { database in try database.execute("PRAGMA user_version = \(Self.schemaVersion)") }
-        return (before, Self.schemaVersion)
+        (try await run(.read) { database in try Self.layoutVersion(database) }, Self.schemaVersion)
     }
 
     public func status() async throws(Refusal) -> LedgerStatus {

@@ -85,6 +85,10 @@ final class PostgresConnections: Sendable {
             let value = try await Self.bounded(connection, timeout: timeout, body)
             await release(connection, reusable: !connection.isClosed)
             return value
+        } catch let refusal as LedgerRefusal where !connection.isClosed {
+            // Refused by the ledger's own rules, with any transaction already rolled back: the connection is sound.
+            await release(connection, reusable: true)
+            throw refusal
         } catch {
             await release(connection, reusable: false)
             try? await connection.close()

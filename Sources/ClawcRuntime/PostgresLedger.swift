@@ -438,7 +438,9 @@ public final class PostgresLedger: LedgerStore, RoleLocking, LedgerAdministratio
             _ = try await connection.query("COMMIT", logger: quiet).collect()
             return (from, schemaVersion)
         } catch {
-            _ = try? await connection.query("ROLLBACK", logger: quiet).collect()
+            // A failed rollback leaves the connection in a transaction: that error, not a refusal, goes up, so the
+            // connection is closed rather than pooled.
+            _ = try await connection.query("ROLLBACK", logger: quiet).collect()
             throw error
         }
     }

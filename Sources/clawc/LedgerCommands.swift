@@ -348,7 +348,7 @@ struct LedgerCommand: AsyncParsableCommand {
                     : "clawc: migrated the ledger's schema from version \(from) to \(to)\n")
             } catch {
                 Console.refusal(error)
-                throw ExitCode(error.code == "ledger-unavailable" ? 3 : 1)
+                throw ExitCode(IssueFailure.ledger(error).exitCode)
             }
         }
     }
@@ -376,7 +376,7 @@ struct LedgerCommand: AsyncParsableCommand {
                 status = try await ledger.status()
             } catch {
                 Console.refusal(error)
-                throw ExitCode(error.code == "ledger-unavailable" ? 3 : 1)
+                throw ExitCode(IssueFailure.ledger(error).exitCode)
             }
             let counts = LedgerState.allCases.map { ($0.rawValue, status.rows[$0] ?? 0) }
             if json {

@@ -112,9 +112,8 @@ extension PeerSuites {
     let dir: URL
 
     init() throws {
-        peers = try Peers.get()
+        peers = try Peers.withNormalKeys()
         dir = try temporaryDirectory()
-        _ = try peers.control("jwks-mode", ["mode": "normal"])
     }
 
     func tokenFile() throws -> String { try writeToken(try peers.mint(), in: dir) }

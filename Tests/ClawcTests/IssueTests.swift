@@ -18,9 +18,8 @@ extension PeerSuites {
     let dir: URL
 
     init() throws {
-        peers = try Peers.get()
+        peers = try Peers.withNormalKeys()
         dir = try temporaryDirectory()
-        _ = try peers.control("jwks-mode", ["mode": "normal"])
     }
 
     func tokenFile(_ token: String) throws -> String { try writeToken(token, in: dir) }

@@ -59,6 +59,13 @@ final class Peers: @unchecked Sendable {
 
     static func get() throws -> Peers { try shared.get() }
 
+    /// The peers, with the OIDC issuer serving its keys normally (a test before may have left it failing).
+    static func withNormalKeys() throws -> Peers {
+        let peers = try get()
+        _ = try peers.control("jwks-mode", ["mode": "normal"])
+        return peers
+    }
+
     /// POSTs JSON to the issuer's control API and returns the decoded answer.
     func control(_ path: String, _ body: [String: Any] = [:]) throws -> [String: Any] {
         var request = URLRequest(url: issuer.appendingPathComponent(path))

@@ -14,8 +14,7 @@ extension PeerSuites {
     static let orchestrator = ["AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"]
 
     init() throws {
-        peers = try Peers.get()
-        _ = try peers.control("jwks-mode", ["mode": "normal"])
+        peers = try Peers.withNormalKeys()
         dir = try temporaryDirectory()
         roleName = "agents-\(UUID().uuidString.prefix(8))"
         ledger = dir.appendingPathComponent("ledger.sqlite").path

@@ -18,9 +18,8 @@ struct SharedLedgerTests {
     let dir: URL
 
     init() throws {
-        peers = try Peers.get()
+        peers = try Peers.withNormalKeys()
         dir = try temporaryDirectory()
-        _ = try peers.control("jwks-mode", ["mode": "normal"])
     }
 
     /// Runs a shell command to its end with posix_spawn and waitpid, output (stdout and stderr) from a file. Not
