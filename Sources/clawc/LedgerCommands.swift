@@ -57,7 +57,7 @@ struct LedgerOptions: ParsableArguments {
                 throw ExitCode(1)
             }
         } catch let failure as LedgerLocation.Failure {
-            Console.error("clawc: error: \(failure.message) [\(failure.code)]\nhelp: \(failure.help)\n")
+            Console.error("clawc: error: \(HostileText.escape(failure.message)) [\(failure.code)]\nhelp: \(HostileText.escape(failure.help))\n")
             throw ExitCode(1)
         }
     }
@@ -284,7 +284,8 @@ func closing<T>(_ ledger: any LedgerStore, _ body: () async throws -> T) async t
 extension Console {
     /// A ledger refusal as a diagnostic with what to do about it.
     static func refusal(_ refusal: LedgerRefusal) {
-        error("clawc: error: \(refusal.description) [\(refusal.code)]\nhelp: \(refusal.help)\n")
+        // Escaped: a refusal can carry a peer's words (a PostgreSQL server's error message) or a task ID.
+        error("clawc: error: \(HostileText.escape(refusal.description)) [\(refusal.code)]\nhelp: \(HostileText.escape(refusal.help))\n")
     }
 }
 

@@ -273,6 +273,25 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: home).isEmpty)
     }
 
+    /// A server that is not PostgreSQL (a man in the middle of an unverified connection) answers with an error whose
+    /// message holds terminal escapes and a newline: it reaches the operator escaped, on one line, and nothing is
+    /// printed on stdout.
+    @Test func aHostileServersErrorIsPrintedEscaped() throws {
+        let (impostor, stdin, object) = try Peers.launch("Tests/peers/pg_hostile.py")
+        defer {
+            try? stdin.fileHandleForWriting.close()
+            kill(impostor.processIdentifier, SIGKILL)
+        }
+        let url = try #require(object["url"])
+        for command in [["ledger", "status"], ["audit", "head"], ["ledger", "migrate"]] {
+            let run = try runClawc(command + ["--ledger", url])
+            #expect(run.status != 0 && run.stdout.isEmpty, "\(command): \(run.status) \(run.stdout)")
+            #expect(!run.stderr.contains("\u{1B}"), "\(command): a raw escape reached the terminal: \(run.stderr)")
+            #expect(run.stderr.contains("\\u{1B}[2J"), "\(command): \(run.stderr)")
+            #expect(!run.stderr.contains("\nclawc: ledger OK"), "\(command): a forged line: \(run.stderr)")
+        }
+    }
+
     /// `ledger status` on an SQLite file: nothing is created when it is missing; after issuances it counts rows by
     /// state and prints the same head as `audit head`.
     @Test func ledgerStatusReportsAnSQLiteLedger() async throws {
