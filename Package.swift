@@ -2,10 +2,10 @@
 import PackageDescription
 
 // Modules, with dependencies pointing one way:
-// ClawcDiagnostics ← ClawcSyntax ← ClawcCatalog ← ClawcPolicy ← ClawcCompiler ← ClawcRuntime ← clawc (CLI)
+// ClawcDiagnostics ← ClawcSyntax ← ClawcCatalog ← ClawcPolicy ← ClawcCompiler ← ClawcRuntime ← ClawcBroker ← clawc (CLI)
 let package = Package(
     name: "clawc",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "clawc", targets: ["clawc"]),
         .library(name: "ClawcCompiler", targets: ["ClawcCompiler"]),
@@ -25,6 +25,12 @@ let package = Package(
         // Named for their modules only: PostgresNIO brings them (TLS settings for `sslmode`, its logger type).
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // The broker (`clawc serve`): its HTTP server, its metrics.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
+        // Named for their modules only: Hummingbird brings them (signals and graceful shutdown; HTTP field types).
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         .target(name: "ClawcDiagnostics"),
@@ -45,8 +51,19 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "ClawcBroker", dependencies: [
+            "ClawcCompiler", "ClawcRuntime", "ClawcSyntax", "ClawcDiagnostics",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(name: "clawc", dependencies: [
-            "ClawcCompiler", "ClawcRuntime",
+            "ClawcCompiler", "ClawcRuntime", "ClawcBroker",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The ledger's cost per issuance, SQLite beside PostgreSQL (docs/benchmarks.md); not part of the product.
@@ -55,7 +72,7 @@ let package = Package(
             name: "ClawcTests",
             // CSQLite: the ledger tests open raw connections to edit a ledger behind the store's back and to hold its lock.
             // PostgresNIO: the PostgreSQL tests make databases and edit ledgers behind the store's back on connections of their own.
-            dependencies: ["ClawcCompiler", "ClawcSyntax", "ClawcPolicy", "ClawcDiagnostics", "ClawcRuntime", "CSQLite",
+            dependencies: ["ClawcCompiler", "ClawcSyntax", "ClawcPolicy", "ClawcDiagnostics", "ClawcRuntime", "ClawcBroker", "CSQLite",
                            .product(name: "PostgresNIO", package: "postgres-nio")],
             exclude: ["Corpus", "CorpusSamples"]),
     ]

@@ -21,6 +21,12 @@ public enum GoldenCheck {
         report.diagnostics.add(contentsOf: found)
         guard let ruleSet else { return report }
         report.rules = ruleSet.rules.count
+        for rule in ruleSet.rules where rule.callers == nil {
+            report.diagnostics.add(Diagnostic(
+                .warning, code: "no-callers", "rule `\(rule.purpose.value)` names no `callers`: any valid token may ask for it, and `clawc serve` refuses to start",
+                at: rule.purpose.span,
+                help: "list who may ask, such as `callers: [{sub: \"system:serviceaccount:agents:*\"}]`, here or under `defaults:` in clawc.yaml"))
+        }
         var lowered: [String: [IRStatement]] = [:]
         for rule in ruleSet.rules {
             let (statements, problems) = RuleLowering(catalog: catalog).lower(rule)

@@ -62,6 +62,10 @@ public struct RuleSet: Sendable {
             diagnostics.append(.fileError("no-rules", "`\(displayPath)` holds no rule files (`*.yaml`)", path: displayPath))
         }
         if diagnostics.contains(where: { $0.severity == .error }) { return (nil, diagnostics) }
+        // `clawc.yaml` may come before or after a rule in the listing: its default callers are applied once all is read.
+        if let defaults = settings.defaultCallers {
+            for index in rules.indices where rules[index].callers == nil { rules[index].callers = defaults }
+        }
         return (RuleSet(rules: rules, settings: settings), diagnostics)
     }
 }

@@ -16,6 +16,9 @@ public struct WebIdentityBackend: CredentialBackend {
     public var roleMaxSeconds: Int?
     /// Edits the role's trust policy after issuance; nil when there are no credentials for IAM (row stays pending).
     public var revoker: Revoker?
+    /// The token's claims when the caller already validated it with this backend's validator (the broker does, to
+    /// check `callers` and rate limits first); nil: `authorize` validates the token.
+    public var validated: IdentityClaims?
 
     public init(validator: TokenValidator, sts: STSClient, token: String, roleARN: String, roleMaxSeconds: Int?, revoker: Revoker?) {
         self.validator = validator
@@ -32,7 +35,7 @@ public struct WebIdentityBackend: CredentialBackend {
     public func authorize(_ request: IssueRequest, ledger: any LedgerStore, explain: (String) -> Void) async throws(IssueFailure) -> Authorization {
         let claims: IdentityClaims
         do {
-            claims = try await validator.validate(token, now: request.now)
+            if let validated { claims = validated } else { claims = try await validator.validate(token, now: request.now) }
         } catch {
             // An IdP that cannot be reached or answers nonsense is an upstream failure, not a refused token.
             if case .issuerUnavailable = error {
@@ -45,18 +48,10 @@ public struct WebIdentityBackend: CredentialBackend {
                            help: "have the issuer sign with RS256, or use a path that does not send the token to STS")
         }
         let taskID = request.task.taskId.value
-        switch claims.taskBinding {
-        case .none: break
-        case .task(let bound) where bound == taskID: break
-        case .task(let bound):
-            throw .refused(code: "token-task-mismatch", message: "the token is bound to task `\(bound)`, not `\(taskID)`",
-                           help: "a token carrying a `TaskID` session tag can only be used for that task")
-        case .unclear(let why):
-            throw .refused(code: "token-task-mismatch", message: "the token's task binding is unclear: \(why)",
-                           help: "a token bound to a task carries one `TaskID` session tag with that task's ID as its one value")
-        }
+        try Self.checkBinding(claims, taskID: taskID)
         explain("token: issuer \(HostileText.escape(claims.issuer)), subject \(HostileText.escape(claims.subject)), algorithm \(claims.algorithm)")
         let rule = request.rule
+        try CallerAdmission.check(claims, rule: rule, explain: explain)
         let lifetime: LifetimeChoice
         switch LifetimePolicy.choose(
             estimated: request.task.estimatedDuration?.value, ruleDefault: rule.lifetime.defaultSeconds?.value,
@@ -69,14 +64,34 @@ public struct WebIdentityBackend: CredentialBackend {
         }
         // One token, one issuance: keyed on `jti`, or on the token itself when it has none (Kubernetes
         // service-account tokens before 1.29 carry no `jti`).
-        let trimmed = token.trimmingCharacters(in: .whitespacesAndNewlines)
-        let tokenID = claims.jwtID ?? "sha256:" + Hex.sha256(trimmed)
+        let identity = Self.tokenIdentity(claims, token: token)
         var authorization = Authorization(
-            subject: claims.subject, tokenID: tokenID, tokenExpiresAt: claims.expiresAt,
+            subject: claims.subject, tokenID: identity.tokenID, tokenExpiresAt: claims.expiresAt,
             sessionName: SessionName.make(subject: claims.subject, taskID: taskID), roleARN: roleARN, lifetime: lifetime)
-        // A repeat request with this same token gets the same credential back, sealed under the token's bytes.
-        authorization.sealingSecret = Array(trimmed.utf8)
+        authorization.sealingSecret = identity.sealingSecret
         return authorization
+    }
+
+    /// A token bound to a task (a `TaskID` session tag) may only be used for that task.
+    public static func checkBinding(_ claims: IdentityClaims, taskID: String) throws(IssueFailure) {
+        switch claims.taskBinding {
+        case .none: break
+        case .task(let bound) where bound == taskID: break
+        case .task(let bound):
+            throw .refused(code: "token-task-mismatch", message: "the token is bound to task `\(bound)`, not `\(taskID)`",
+                           help: "a token carrying a `TaskID` session tag can only be used for that task")
+        case .unclear(let why):
+            throw .refused(code: "token-task-mismatch", message: "the token's task binding is unclear: \(why)",
+                           help: "a token bound to a task carries one `TaskID` session tag with that task's ID as its one value")
+        }
+    }
+
+    /// One token, one issuance: the ledger keys a token on its `jti`, or on its SHA-256 when it has none
+    /// (Kubernetes service-account tokens before 1.29 carry no `jti`). A repeat request with this same token gets
+    /// the same credential back, sealed under the token's bytes (`sealingSecret`).
+    public static func tokenIdentity(_ claims: IdentityClaims, token: String) -> (tokenID: String, sealingSecret: [UInt8]) {
+        let trimmed = token.trimmingCharacters(in: .whitespacesAndNewlines)
+        return (claims.jwtID ?? "sha256:" + Hex.sha256(trimmed), Array(trimmed.utf8))
     }
 
     public func obtain(_ request: IssueRequest, _ authorization: Authorization) async throws(IssueFailure) -> ObtainedCredential {

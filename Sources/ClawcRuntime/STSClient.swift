@@ -88,6 +88,14 @@ public struct STSClient: Sendable {
         public var token: String
         public var policy: String
         public var durationSeconds: Int
+
+        public init(roleARN: String, sessionName: String, token: String, policy: String, durationSeconds: Int) {
+            self.roleARN = roleARN
+            self.sessionName = sessionName
+            self.token = token
+            self.policy = policy
+            self.durationSeconds = durationSeconds
+        }
     }
 
     public func assumeRoleWithWebIdentity(_ request: WebIdentityRequest) async throws(STSError) -> TemporaryCredentials {
@@ -96,7 +104,7 @@ public struct STSClient: Sendable {
             ("RoleArn", request.roleARN), ("RoleSessionName", request.sessionName),
             ("WebIdentityToken", request.token), ("Policy", request.policy),
             ("DurationSeconds", String(request.durationSeconds)),
-        ]
+        ].filter { !($0.0 == "Policy" && $0.1.isEmpty) }  // no session policy: the role's own (a broker's parent session)
         let body = try await call(fields, result: "AssumeRoleWithWebIdentityResult")
         return try Self.credentials(from: body, requestedSeconds: request.durationSeconds)
     }

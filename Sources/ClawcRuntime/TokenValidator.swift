@@ -90,25 +90,52 @@ public enum TokenRefusal: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// Fetches and caches an issuer's JWKS: kept for `ttl`, fetched again once when a token names an unknown key.
+/// Fetches and caches an issuer's JWKS: kept for `ttl`, fetched again when a token names an unknown key, but at
+/// most once per `minRefreshInterval` (a stream of tokens with made-up `kid`s costs the IdP one request per
+/// interval, not one each). Concurrent callers share one fetch.
 public actor JWKSCache {
     public let ttl: TimeInterval
+    /// The least time between two fetches forced by an unknown `kid`.
+    public let minRefreshInterval: TimeInterval
     let http: HTTPTransport
     private var entries: [String: (jwks: JWKS, fetched: Date)] = [:]
+    /// When an unknown `kid` last made clawc fetch each issuer's keys: the next such fetch waits `minRefreshInterval`.
+    private var lastForced: [String: Date] = [:]
+    private var inFlight: [String: _Concurrency.Task<Result<JWKS, TokenRefusal>, Never>] = [:]
+    /// Fetches made, for tests and metrics.
+    public private(set) var fetches = 0
 
-    public init(ttl: TimeInterval = 300, http: HTTPTransport = HTTPTransport(timeout: 10, maxBytes: 256 * 1024)) {
+    public init(ttl: TimeInterval = 300, minRefreshInterval: TimeInterval = 30,
+                http: HTTPTransport = HTTPTransport(timeout: 10, maxBytes: 256 * 1024)) {
         self.ttl = ttl
+        self.minRefreshInterval = minRefreshInterval
         self.http = http
     }
 
-    /// The JWKS of `issuer`, from the cache unless stale or `refresh`.
+    /// The JWKS of `issuer`, from the cache unless stale or `refresh` (and the last fetch is old enough).
     public func keys(issuer: String, refresh: Bool = false, now: Date = Date()) async throws(TokenRefusal) -> JWKS {
-        if !refresh, let entry = entries[issuer], now.timeIntervalSince(entry.fetched) < ttl { return entry.jwks }
-        do {
-            let jwks = try await fetch(issuer: issuer)
-            entries[issuer] = (jwks, now)
-            return jwks
-        } catch {
+        if let entry = entries[issuer] {
+            let fresh = now.timeIntervalSince(entry.fetched) < ttl
+            let recentlyForced = lastForced[issuer].map { now.timeIntervalSince($0) < minRefreshInterval } ?? false
+            if fresh && (!refresh || recentlyForced) { return entry.jwks }
+            if fresh && refresh { lastForced[issuer] = now }
+        }
+        let result: Result<JWKS, TokenRefusal>
+        if let running = inFlight[issuer] {
+            result = await running.value
+        } else {
+            fetches += 1
+            let fetching = _Concurrency.Task { () -> Result<JWKS, TokenRefusal> in
+                do throws(TokenRefusal) { return .success(try await self.fetch(issuer: issuer)) } catch { return .failure(error) }
+            }
+            inFlight[issuer] = fetching
+            result = await fetching.value
+            inFlight[issuer] = nil
+            if case .success(let jwks) = result { entries[issuer] = (jwks, now) }
+        }
+        switch result {
+        case .success(let jwks): return jwks
+        case .failure(let error):
             // Through an IdP outage the last good key set stays in use, for a bounded time.
             if case .issuerUnavailable = error, let entry = entries[issuer], now.timeIntervalSince(entry.fetched) < Self.keepThroughOutage {
                 return entry.jwks

@@ -9,6 +9,9 @@ public struct Rule: Sendable {
     public var params: [Param]
     public var fit: Set<FitOption>
     public var grants: [Grant]
+    /// Who may ask for this purpose: the rule's `callers`, or else `defaults.callers` from `clawc.yaml` (filled in
+    /// by `RuleSet.load`); nil when neither says (`clawc check` warns, `clawc serve` refuses to start).
+    public var callers: Callers? = nil
 
     public func param(named name: String) -> Param? { params.first { $0.name.value == name } }
 }
@@ -78,8 +81,12 @@ public struct Task: Sendable {
 public struct Settings: Sendable {
     public var file: SourceFile?
     public var values: [String: Located<String>] = [:]
+    /// `defaults: {callers: [...]}`: who may ask for a purpose whose rule names no `callers` of its own.
+    public var defaultCallers: Callers?
 
     public static let keys = ["account", "partition", "region", "issuer", "audience", "roleArn"]
+    /// Keys of `clawc.yaml` that are not plain strings.
+    public static let structuredKeys = ["defaults"]
 
     public init(file: SourceFile? = nil, values: [String: Located<String>] = [:]) {
         self.file = file

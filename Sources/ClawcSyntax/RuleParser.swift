@@ -3,7 +3,7 @@ import Yams
 
 /// Reads rule files, task files and `clawc.yaml` into their syntax trees: source text to AST.
 public enum SyntaxReader {
-    static let ruleKeys = ["purpose", "summary", "lifetime", "params", "fit", "grants"]
+    static let ruleKeys = ["purpose", "summary", "lifetime", "params", "fit", "grants", "callers"]
     static let grantKeys = ["sid", "actions", "access", "resources", "narrow", "when"]
     static let refusedGrantKeys = [
         "notActions": "clawc refuses Allow with NotAction: it grants every action not listed, including ones AWS adds later",
@@ -50,6 +50,7 @@ public enum SyntaxReader {
         // When `params` itself is malformed, slots can't be checked against it without misleading follow-on errors.
         let paramsKnown = !reader.diagnostics.contains { $0.severity == .error }
         let fit = fields["fit"].map { parseFit($0.value, &reader) } ?? []
+        let callers = fields["callers"].flatMap { parseCallers($0.value, fromDefaults: false, &reader) }
         var grants: [Grant] = []
         if let node = fields["grants"]?.value {
             grants = parseGrants(node, params: paramsKnown ? params : nil, &reader)
@@ -60,7 +61,8 @@ public enum SyntaxReader {
         guard let purpose, !reader.diagnostics.contains(where: { $0.severity == .error }) else {
             return (nil, reader.diagnostics)
         }
-        let rule = Rule(file: source.file, purpose: purpose, summary: summary, lifetime: lifetime, params: params, fit: fit, grants: grants)
+        var rule = Rule(file: source.file, purpose: purpose, summary: summary, lifetime: lifetime, params: params, fit: fit, grants: grants)
+        rule.callers = callers
         return (rule, reader.diagnostics)
     }
 

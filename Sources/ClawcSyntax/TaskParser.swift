@@ -95,11 +95,16 @@ extension SyntaxReader {
     /// Parses `rules/clawc.yaml`, the settings shared by all rules.
     public static func settings(_ source: YAMLSource) -> (Settings?, [Diagnostic]) {
         var reader = NodeReader(file: source.file)
-        guard let fields = reader.fields(source.root, context: "`clawc.yaml`", allowed: Settings.keys) else {
+        guard let fields = reader.fields(source.root, context: "`clawc.yaml`", allowed: Settings.keys + Settings.structuredKeys) else {
             return (nil, reader.diagnostics)
         }
         var settings = Settings(file: source.file)
         for (name, pair) in fields {
+            if name == "defaults" {
+                guard let defaults = reader.fields(pair.value, context: "`defaults`", allowed: ["callers"]) else { continue }
+                settings.defaultCallers = defaults["callers"].flatMap { parseCallers($0.value, fromDefaults: true, &reader) }
+                continue
+            }
             if let value = reader.string(pair.value, context: "`\(name)`") { settings.values[name] = value }
         }
         return reader.diagnostics.isEmpty ? (settings, []) : (nil, reader.diagnostics)

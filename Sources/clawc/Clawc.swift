@@ -14,7 +14,7 @@ struct Clawc: AsyncParsableCommand {
             Diagnostics go to stderr as `path:line:col: error: message [code]`; stdout carries only results.
             """,
         version: "0.1.0",
-        subcommands: [CompileCommand.self, CheckCommand.self, DiffCommand.self, IssueCommand.self, RevokeCommand.self, SweepCommand.self, AuditCommand.self, LedgerCommand.self, EmitCommand.self]
+        subcommands: [CompileCommand.self, CheckCommand.self, DiffCommand.self, IssueCommand.self, ServeCommand.self, RevokeCommand.self, SweepCommand.self, AuditCommand.self, LedgerCommand.self, EmitCommand.self]
     )
 
     /// Runs the command line; usage errors exit 2, as the CLI contract says (argument-parser's default is 64).
