@@ -217,7 +217,7 @@ public final class Broker: Sendable {
         let task: Task
         switch Self.task(from: request.body) {
         case .success(let parsed): task = parsed
-        case .failure(let refusal): return fail(refusal.response, "invalid-task")
+        case .failure(let refusal): return fail(refusal.response, refusal.code)
         }
         fields.taskID = task.taskId.value
         fields.purpose = task.purpose.value
@@ -456,6 +456,12 @@ struct QueryProblem: Error {
 struct Refusal: Error {
     var response: BrokerResponse
     init(_ response: BrokerResponse) { self.response = response }
+
+    /// The error code the answer carries, for the log line and the metrics.
+    var code: String {
+        let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
+        return (object?["error"] as? [String: Any])?["code"] as? String ?? "invalid-task"
+    }
 }
 
 /// Runs one body per key at a time: a request identical to one in flight waits for that one's answer instead of
