@@ -144,6 +144,19 @@ struct BrokerTests {
         }.count
     }
 
+    /// Runs Tests/peers/openapi_check.py over answers: each must be a documented status with a body of its schema.
+    static func checkAgainstOpenAPI(_ answers: [(method: String, path: String, answer: BrokerProcess.Answer)]) throws -> ProcessRun {
+        let lines = try answers.map { item -> String in
+            let object: [String: Any] = ["method": item.method, "path": item.path, "status": item.answer.status,
+                                         "content_type": item.answer.headers["content-type"] ?? "", "body": item.answer.body]
+            return String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+        }.joined(separator: "\n")
+        let input = FileManager.default.temporaryDirectory.appendingPathComponent("clawc-openapi-\(UUID().uuidString).jsonl")
+        try lines.write(to: input, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: input) }
+        return try runProgram(URL(fileURLWithPath: "/bin/sh"), ["-c", "exec python3 '\(Repo.path("Tests/peers/openapi_check.py"))' < '\(input.path)'"])
+    }
+
     @Test func scopedBrokerIssuesOnceAndHandsBackTheSameCredentialToARetry() throws {
         let node = try broker()
         defer { node.stop() }
@@ -173,6 +186,11 @@ struct BrokerTests {
         let metrics = try node.send("GET", "/metrics")
         #expect(metrics.body.contains("clawc_issuances_total{purpose=\"log-analysis\",outcome=\"issued\"} 1"), "\(metrics.body)")
         #expect(metrics.body.contains("clawc_issue_duration_seconds_count"))
+        let conformance = try BrokerTests.checkAgainstOpenAPI([
+            ("POST", "/v1/credentials", first), ("POST", "/v1/credentials", again), ("POST", "/v1/credentials", other),
+            ("POST", "/v1/credentials", stsToken), ("POST", "/v1/credentials", stranger), ("GET", "/readyz", ready), ("GET", "/metrics", metrics),
+        ])
+        #expect(conformance.status == 0, "\(conformance.stdout)\(conformance.stderr)")
         // Log lines are JSON and carry no secret.
         let log = node.logText
         #expect(!log.contains(token) && !log.contains(first.json["SecretAccessKey"] as? String ?? "?"))
@@ -222,6 +240,10 @@ struct BrokerTests {
             #expect(answer.headers["content-type"]?.hasPrefix("application/json") == true, "\(name)")
         }
         #expect(try scoped.calls().count == before, "nothing reached STS")
+        // Every answer is as docs/openapi.yaml documents it.
+        let conformance = try BrokerTests.checkAgainstOpenAPI(cases.map { ($0.0 == "wrong method" ? "GET" : $0.0 == "unknown path" ? "GET" : "POST",
+                                                                           $0.0 == "unknown path" ? "/admin" : "/v1/credentials", $0.1) })
+        #expect(conformance.status == 0, "\(conformance.stdout)\(conformance.stderr)")
         // The slot errors are located in the body.
         let slot = try node.credentials(token: token, task: Self.task("hostile-7", tags: ["bucket": "acme-logs-*"]))
         let diagnostics = slot.json["diagnostics"] as? [[String: Any]] ?? []
