@@ -48,18 +48,35 @@ final class BrokerProcess: @unchecked Sendable {
     var logText: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 
     /// Sends `signal` and waits (up to `seconds`) for the exit status; SIGKILL after that.
+    private let lock = NSLock()
+    private var exitStatus: Int32?
+
+    /// Sends `signal` and waits (up to `seconds`) for the exit status; SIGKILL after that. Once the process was
+    /// reaped, its status is returned at once.
     @discardableResult
     func stop(_ signal: Int32 = SIGKILL, seconds: Double = 15) -> Int32 {
+        lock.lock()
+        defer { lock.unlock() }
+        if let exitStatus { return exitStatus }
         kill(pid, signal)
         let deadline = Date().addingTimeInterval(seconds)
         var status: Int32 = 0
+        var result: Int32 = -1
         while Date() < deadline {
-            if waitpid(pid, &status, WNOHANG) == pid { return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f) }
+            let reaped = waitpid(pid, &status, WNOHANG)
+            if reaped == pid {
+                result = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+                break
+            }
+            if reaped == -1 && errno != EINTR { break }
             usleep(20_000)
         }
-        kill(pid, SIGKILL)
-        waitpid(pid, &status, 0)
-        return -1
+        if result == -1 {
+            kill(pid, SIGKILL)
+            _ = waitpid(pid, &status, 0)
+        }
+        exitStatus = result
+        return result
     }
 
     struct Answer {
@@ -96,6 +113,14 @@ final class BrokerProcess: @unchecked Sendable {
     func credentials(token: String, task: [String: Any], query: String = "") throws -> Answer {
         try send("POST", "/v1/credentials" + query, headers: ["Authorization": "Bearer \(token)", "Content-Type": "application/json"],
                  body: try JSONSerialization.data(withJSONObject: task))
+    }
+}
+
+/// Runs blocking work (sockets, semaphores, waiting on child processes) on a thread of its own, never on Swift's
+/// cooperative pool: a test that blocked a pool thread for seconds would stall every async test running beside it.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
     }
 }
 
@@ -157,7 +182,11 @@ struct BrokerTests {
         return try runProgram(URL(fileURLWithPath: "/bin/sh"), ["-c", "exec python3 '\(Repo.path("Tests/peers/openapi_check.py"))' < '\(input.path)'"])
     }
 
-    @Test func scopedBrokerIssuesOnceAndHandsBackTheSameCredentialToARetry() throws {
+    @Test func scopedBrokerIssuesOnceAndHandsBackTheSameCredentialToARetry() async throws {
+        try await offPool { try self.scopedBrokerIssuesOnceAndHandsBackTheSameCredentialToARetryBlocking() }
+    }
+
+    func scopedBrokerIssuesOnceAndHandsBackTheSameCredentialToARetryBlocking() throws {
         let node = try broker()
         defer { node.stop() }
         #expect(try node.send("GET", "/healthz").status == 200)
@@ -200,11 +229,16 @@ struct BrokerTests {
     }
 
     /// Each hostile request gets its 4xx with a JSON error, and nothing reaches STS.
-    @Test func hostileRequestsGetTheirStatusAndIssueNothing() throws {
+    @Test func hostileRequestsGetTheirStatusAndIssueNothing() async throws {
+        try await offPool { try self.hostileRequestsGetTheirStatusAndIssueNothingBlocking() }
+    }
+
+    func hostileRequestsGetTheirStatusAndIssueNothingBlocking() throws {
         let node = try broker()
         defer { node.stop() }
         let token = try token()
-        let before = try scoped.calls().count
+        // Other suites use the same STS peer at the same time: count only this test's tasks (`hostile-…`).
+        func hostileCalls() throws -> Int { try scoped.calls().filter { String(describing: $0).contains("task=hostile") }.count }
         let json = ["Authorization": "Bearer \(token)", "Content-Type": "application/json"]
         let body = try JSONSerialization.data(withJSONObject: Self.task("hostile-1"))
         var forged = token.split(separator: ".").map(String.init)
@@ -239,7 +273,7 @@ struct BrokerTests {
             #expect(answer.json["error"] != nil, "\(name): the error is JSON: \(answer.body)")
             #expect(answer.headers["content-type"]?.hasPrefix("application/json") == true, "\(name)")
         }
-        #expect(try scoped.calls().count == before, "nothing reached STS")
+        #expect(try hostileCalls() == 0, "nothing reached STS")
         // Every answer is as docs/openapi.yaml documents it.
         let conformance = try BrokerTests.checkAgainstOpenAPI(cases.map { ($0.0 == "wrong method" ? "GET" : $0.0 == "unknown path" ? "GET" : "POST",
                                                                            $0.0 == "unknown path" ? "/admin" : "/v1/credentials", $0.1) })
@@ -251,7 +285,11 @@ struct BrokerTests {
     }
 
     /// A client that sends its headers and then trickles the body is cut off at the deadline, without an issuance.
-    @Test func aStalledBodyIsCutOff() throws {
+    @Test func aStalledBodyIsCutOff() async throws {
+        try await offPool { try self.aStalledBodyIsCutOffBlocking() }
+    }
+
+    func aStalledBodyIsCutOffBlocking() throws {
         let node = try broker()
         defer { node.stop() }
         let port = UInt16(node.url.split(separator: ":").last!)!
@@ -279,7 +317,11 @@ struct BrokerTests {
         #expect(text.isEmpty || text.contains("408"), "\(text)")
     }
 
-    @Test func rulesWithoutCallersAreNotServed() throws {
+    @Test func rulesWithoutCallersAreNotServed() async throws {
+        try await offPool { try self.rulesWithoutCallersAreNotServedBlocking() }
+    }
+
+    func rulesWithoutCallersAreNotServedBlocking() throws {
         let rules = dir.appendingPathComponent("rules-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: rules, withIntermediateDirectories: true)
         let text = try String(contentsOfFile: Repo.path("rules/log-analysis.yaml"), encoding: .utf8)
@@ -298,7 +340,11 @@ struct BrokerTests {
     }
 
     /// SIGHUP with a broken rules folder keeps the old rules; a good one is swapped in; SIGTERM drains and exits 0.
-    @Test func reloadKeepsTheOldRulesOnFailureAndSigtermExitsZero() throws {
+    @Test func reloadKeepsTheOldRulesOnFailureAndSigtermExitsZero() async throws {
+        try await offPool { try self.reloadKeepsTheOldRulesOnFailureAndSigtermExitsZeroBlocking() }
+    }
+
+    func reloadKeepsTheOldRulesOnFailureAndSigtermExitsZeroBlocking() throws {
         let rules = dir.appendingPathComponent("rules-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: rules, withIntermediateDirectories: true)
         let good = try String(contentsOfFile: Repo.path("rules/log-analysis.yaml"), encoding: .utf8)
@@ -331,7 +377,7 @@ struct BrokerSharedLedgerTests {
         let base = try BrokerTests()
         let (url, drop) = try await TestPostgres.freshDatabase()
         let ledger = url.contains("?") ? url : url + (TestPostgres.caFile.map { "?sslmode=verify-ca&sslrootcert=\($0)" } ?? "")
-        let nodes = try (0..<3).map { _ in try base.broker(ledger: ledger) }
+        let nodes = try await offPool { try (0..<3).map { _ in try base.broker(ledger: ledger) } }
         defer { for node in nodes { node.stop() } }
         let tasks = (0..<40).map { "shared-\($0)-\(UUID().uuidString.prefix(6))" }
         let tokens = try tasks.map { _ in try base.token() }
@@ -342,7 +388,7 @@ struct BrokerSharedLedgerTests {
             var bodies: [String] = []
         }
         let tally = Tally()
-        DispatchQueue.concurrentPerform(iterations: tasks.count * 3) { index in
+        try await offPool { DispatchQueue.concurrentPerform(iterations: tasks.count * 3) { index in
             let task = index / 3, node = nodes[index % 3]
             let answer = try? node.credentials(token: tokens[task], task: BrokerTests.task(tasks[task]))
             tally.lock.withLock {
@@ -350,13 +396,13 @@ struct BrokerSharedLedgerTests {
                 if let key = answer?.json["AccessKeyId"] as? String { tally.keys[tasks[task], default: []].insert(key) }
                 if answer?.status != 200 && answer?.status != 409 { tally.bodies.append(answer?.body ?? "no answer") }
             }
-        }
+        } }
         #expect(tally.bodies.isEmpty, "\(tally.bodies.prefix(3))")
         #expect(tally.keys.count == tasks.count && tally.keys.values.allSatisfy { $0.count == 1 }, "one credential per task: \(tally.statuses)")
         var issuedAtSTS = 0
-        for task in tasks { issuedAtSTS += try base.stsIssued(task: task) }
+        issuedAtSTS = try await offPool { try tasks.reduce(0) { $0 + (try base.stsIssued(task: $1)) } }
         #expect(issuedAtSTS == tasks.count, "STS issued \(issuedAtSTS) for \(tasks.count) tasks; answers \(tally.statuses)")
-        for node in nodes { node.stop() }
+        try await offPool { for node in nodes { node.stop() } }
         await drop()
     }
 }
