@@ -350,26 +350,26 @@ public final class Broker: Sendable {
         } catch {
             let file = SourceFile(path: shown, text: String(decoding: body, as: UTF8.self))
             let diagnostic = Diagnostic.error(error.code, error.message, at: SourceSpan(file: file, start: error.location, length: error.length), help: error.help)
-            return .failure(Refusal(.error(400, code: "bad-json", message: "the body is not valid JSON: \(error.message)",
-                                   help: "send the task as one JSON object", diagnostics: [diagnostic])))
+            return .failure(Refusal(400, code: "bad-json", message: "the body is not valid JSON: \(error.message)",
+                                   help: "send the task as one JSON object", diagnostics: [diagnostic]))
         }
         guard case .object = root.value else {
-            return .failure(Refusal(.error(400, code: "bad-json", message: "the body is \(root.kind), not a JSON object", help: "send the task as one JSON object")))
+            return .failure(Refusal(400, code: "bad-json", message: "the body is \(root.kind), not a JSON object", help: "send the task as one JSON object"))
         }
         if depth(of: root) > maxDepth {
-            return .failure(Refusal(.error(400, code: "bad-json", message: "the body nests deeper than \(maxDepth) levels, more than any task",
-                                   help: "a task is an object of strings, a list of targets and an object of tags")))
+            return .failure(Refusal(400, code: "bad-json", message: "the body nests deeper than \(maxDepth) levels, more than any task",
+                                   help: "a task is an object of strings, a list of targets and an object of tags"))
         }
         switch YAMLSource.parse(data: Data(body), displayPath: shown) {
         case .failure(let diagnostic):
-            return .failure(Refusal(.error(400, code: diagnostic.code, message: diagnostic.message, help: diagnostic.help, diagnostics: [diagnostic])))
+            return .failure(Refusal(400, code: diagnostic.code, message: diagnostic.message, help: diagnostic.help, diagnostics: [diagnostic]))
         case .success(let source):
             let (task, problems) = SyntaxReader.task(source)
             guard let task, !problems.contains(where: { $0.severity == .error }) else {
                 let errors = problems.filter { $0.severity == .error }
                 let first = errors.first
-                return .failure(Refusal(.error(400, code: first?.code ?? "invalid-task", message: first?.message ?? "the task is not valid",
-                                       help: first?.help, diagnostics: errors)))
+                return .failure(Refusal(400, code: first?.code ?? "invalid-task", message: first?.message ?? "the task is not valid",
+                                       help: first?.help, diagnostics: errors))
             }
             return .success(task)
         }
@@ -452,15 +452,14 @@ struct QueryProblem: Error {
     var message: String
 }
 
-/// A request refused while it was read, with its answer.
+/// A request refused while it was read: its answer, and the code that answer carries (for the log line and metrics).
 struct Refusal: Error {
     var response: BrokerResponse
-    init(_ response: BrokerResponse) { self.response = response }
+    var code: String
 
-    /// The error code the answer carries, for the log line and the metrics.
-    var code: String {
-        let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
-        return (object?["error"] as? [String: Any])?["code"] as? String ?? "invalid-task"
+    init(_ status: Int, code: String, message: String, help: String?, diagnostics: [Diagnostic] = []) {
+        self.response = .error(status, code: code, message: message, help: help, diagnostics: diagnostics)
+        self.code = code
     }
 }
 

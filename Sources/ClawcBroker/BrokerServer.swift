@@ -69,7 +69,6 @@ struct BrokerResponder: HTTPResponder {
     let bodyTimeout: Duration
 
     func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
-        var request = request
         let headers = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
         let path = request.uri.path
         // A declared length over the limit is refused before a byte of the body is read.
@@ -113,7 +112,6 @@ struct BrokerResponder: HTTPResponder {
                 return Self.http(BrokerResponse.error(400, code: "bad-request", message: "the body could not be read", help: nil), close: true)
             }
         }
-        _ = request
         let answer = await broker.handle(BrokerRequest(
             method: request.method.rawValue, path: path, query: request.uri.query, headers: headers, body: body))
         return Self.http(answer, close: false)

@@ -133,10 +133,9 @@ struct ServeCommand: AsyncParsableCommand {
             revoker = noTrustPolicy ? nil : ledgerOptions.revoker(environment: environment, lock: ledger)
         }
 
-        var configuration = Broker.Configuration(
+        let configuration = Broker.Configuration(
             via: via, issuer: issuer, audience: audience, leeway: TimeInterval(leeway), stsEndpoint: stsEndpoint, region: region,
             roleARN: roleARN, roleMaxSeconds: roleMaxDuration)
-        configuration.maxChars = Compiler.defaultMaxChars
         let broker = Broker(
             configuration: configuration, rules: store, ledger: ledger, catalog: catalog, parent: parent, revoker: revoker,
             subjects: SubjectLimits(rate: subjectRate, burst: subjectRate * 2), upstreamLimit: UpstreamLimit(rate: stsRate),
