@@ -68,6 +68,12 @@ let package = Package(
         ]),
         // The ledger's cost per issuance, SQLite beside PostgreSQL (docs/benchmarks.md); not part of the product.
         .executableTarget(name: "ledger-bench", dependencies: ["ClawcRuntime"]),
+        // A fast STS peer for the broker benchmark (bench/broker.sh); not part of the product.
+        .executableTarget(name: "bench-sts", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
         .testTarget(
             name: "ClawcTests",
             // CSQLite: the ledger tests open raw connections to edit a ledger behind the store's back and to hold its lock.

@@ -403,7 +403,8 @@ public final class Broker: Sendable {
             let first = errors.first
             return .error(400, code: failure.code, message: first?.message ?? "the task or its rule has errors", help: first?.help, diagnostics: errors)
         case let .refused(code, message, help):
-            return .error(status(forRefusal: code), code: code, message: message, help: help)
+            let status = status(forRefusal: code)
+            return .error(status, code: code, message: message, help: help, extra: status == 503 ? [("Retry-After", "5")] : [])
         case let .unavailable(code, message, help):
             return .error(503, code: code, message: message, help: help, extra: [("Retry-After", "5")])
         case .sts(let error):
@@ -425,7 +426,8 @@ public final class Broker: Sendable {
         switch code {
         case "caller-not-allowed", "token-task-mismatch": 403
         case "already-issued", "token-reused": 409
-        case "ledger-error": 503
+        // The broker's own state, not the request: its ledger, or a parent session too short to cut from.
+        case "ledger-error", "insufficient-session-lifetime": 503
         case _ where code.hasPrefix("token-"): 401
         default: 400
         }

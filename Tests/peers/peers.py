@@ -27,6 +27,7 @@ The issuer's endpoints (see README.md in this folder for the details):
     GET  /whoami                             {"port": N}: the client's port, to tell a reused connection
     GET  /sts-requests                       every form request moto got that names an Action, as received
     POST /mint                               {"claims": {...}, "alg": ..., "kid": ..., "hmac_secret": ..., "header": {...}}
+    POST /mint-many                          /mint's body plus {"count": N} (1..10000) -> {"tokens": [...]}
     POST /rotate                             {"keep_old": bool} -> {"kid": "rsa-N"}
     POST /jwks-mode                          {"mode": "normal"|"down"|"garbage"|"slow"|"redirect"|"trickle"|"huge"|"mixed", ...}
     POST /sts-error?status=&code=&delay=     a failing STS; /sts-slow?delay=S forwards to moto after S seconds;
@@ -550,6 +551,12 @@ def make_handler(issuer: Issuer, recorder: StsRecorder, moto_url: str) -> type[B
                 body = self.read_json()
                 if path == "/mint":
                     self.send_json(200, issuer.mint(body))
+                elif path == "/mint-many":
+                    # For load tests (bench/broker.sh): `count` tokens like /mint's, each with its own jti.
+                    count = body.get("count", 1)
+                    if not isinstance(count, int) or not 1 <= count <= 10000:
+                        raise ValueError("count must be an integer from 1 to 10000")
+                    self.send_json(200, {"tokens": [issuer.mint(body)["token"] for _ in range(count)]})
                 elif path == "/rotate":
                     self.send_json(200, {"kid": issuer.rotate(bool(body.get("keep_old", False)))})
                 elif path == "/jwks-mode":

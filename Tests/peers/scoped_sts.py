@@ -23,7 +23,9 @@ its stdin reaches EOF, when its parent process goes away, and on SIGTERM/SIGINT 
     POST /control/session   {"arn": ..., "expires_in": 3600, "long_term": false, "source_identity": null}
                             -> {"AccessKeyId": "ASIA...", "SecretAccessKey", "SessionToken", "Expiration"}
     GET  /control/calls     {"calls": [...]}: every request to the Query API, with its outcome
-    POST /control/config    {"max_session_token_size": 4096}
+    POST /control/config    {"max_session_token_size": 4096, "web_identity_max_seconds": null}
+    POST / AssumeRoleWithWebIdentity   unsigned; the token is required, not checked (as moto); the session it returns
+                            is registered, so it can sign GetScopedCredentials (a broker's own web identity)
     POST /control/reset     forget every session and call; config back to defaults
 
 Other modes:
@@ -323,6 +325,7 @@ class Registry:
         self.sessions: dict[str, Session] = {}
         self.calls: list[dict[str, Any]] = []
         self.max_token_size = DEFAULT_MAX_SESSION_TOKEN_SIZE
+        self.web_identity_max_seconds: int | None = None  # caps AssumeRoleWithWebIdentity's DurationSeconds
 
     def register(self, arn: str, expires_in: float, long_term: bool, source_identity: str | None) -> dict[str, Any]:
         if long_term:
@@ -345,6 +348,7 @@ class Registry:
             self.sessions.clear()
             self.calls.clear()
             self.max_token_size = DEFAULT_MAX_SESSION_TOKEN_SIZE
+            self.web_identity_max_seconds = None
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -713,6 +717,35 @@ class ScopedSts:
 
     # ---- one Query API request
 
+    def web_identity(self, form: dict[str, str], request_id: str, record: dict[str, Any]) -> tuple[int, bytes, str, dict]:
+        """AssumeRoleWithWebIdentity, as moto does it: the token is not checked, only required. Here so that a broker's
+        own role session (`AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN`) can come from the same STS that serves
+        GetScopedCredentials: the session it returns is registered and can sign GetScopedCredentials calls."""
+        role, name, token = form.get("RoleArn", ""), form.get("RoleSessionName", ""), form.get("WebIdentityToken", "")
+        match = re.fullmatch(r"arn:aws:iam::(\d{12}):role/(?:.*/)?([\w+=,.@-]+)", role)
+        if not match or not re.fullmatch(r"[\w+=,.@-]{2,64}", name) or not token:
+            raise ApiError(400, "ValidationError", "RoleArn, RoleSessionName and WebIdentityToken are required and well formed")
+        try:
+            duration = int(form.get("DurationSeconds", "3600"))
+        except ValueError:
+            raise ApiError(400, "ValidationError", "DurationSeconds is not a number") from None
+        if self.registry.web_identity_max_seconds is not None:
+            duration = min(duration, self.registry.web_identity_max_seconds)
+        arn = f"arn:aws:sts::{match.group(1)}:assumed-role/{match.group(2)}/{name}"
+        made = self.registry.register(arn, duration, False, None)
+        record.update(status=200, params={"RoleArn": role, "RoleSessionName": name, "DurationSeconds": duration,
+                                          "token_sha256": hashlib.sha256(token.encode()).hexdigest()[:16]},
+                      result={"AccessKeyId": made["AccessKeyId"], "Expiration": made["Expiration"]})
+        body = (
+            f'<AssumeRoleWithWebIdentityResponse xmlns="{self.namespace}"><AssumeRoleWithWebIdentityResult><Credentials>'
+            f'<AccessKeyId>{made["AccessKeyId"]}</AccessKeyId><SecretAccessKey>{xml_text(made["SecretAccessKey"])}</SecretAccessKey>'
+            f'<SessionToken>{xml_text(made["SessionToken"])}</SessionToken><Expiration>{made["Expiration"]}</Expiration></Credentials>'
+            f'<AssumedRoleUser><AssumedRoleId>AROA{secrets.token_hex(8).upper()}:{xml_text(name)}</AssumedRoleId><Arn>{xml_text(arn)}</Arn>'
+            f'</AssumedRoleUser><SubjectFromWebIdentityToken>web-identity</SubjectFromWebIdentityToken></AssumeRoleWithWebIdentityResult>'
+            f'<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></AssumeRoleWithWebIdentityResponse>'
+        ).encode("utf-8")
+        return 200, body, request_id, record
+
     def handle(self, method: str, target: str, headers: Any, body: bytes) -> tuple[int, bytes, str, dict]:
         request_id = str(uuid.uuid4())
         path, _, query = target.partition("?")
@@ -728,6 +761,8 @@ class ScopedSts:
             pairs = urllib.parse.parse_qsl(form_text, keep_blank_values=True)
             form = dict(pairs)  # a repeated parameter: the last one wins
             record["action"] = form.get("Action")
+            if form.get("Action") == "AssumeRoleWithWebIdentity":
+                return self.web_identity(form, request_id, record)
             params = self.parse(form)
             record["params"] = params
             extra = {k: v for k, v in form.items() if k not in ("Action", "Version")
@@ -817,12 +852,17 @@ def make_handler(sts: ScopedSts, registry: Registry) -> type[BaseHTTPRequestHand
                     self.send_json(200, registry.register(arn, expires_in, bool(data.get("long_term")),
                                                           source_identity))
                 elif path == "/control/config":
-                    size = data.get("max_session_token_size", DEFAULT_MAX_SESSION_TOKEN_SIZE)
+                    # Only the settings named change: suites running at once each set their own.
+                    size = data.get("max_session_token_size", registry.max_token_size)
                     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
                         raise ValueError("max_session_token_size must be a positive integer")
+                    cap = data.get("web_identity_max_seconds", registry.web_identity_max_seconds)
+                    if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 1):
+                        raise ValueError("web_identity_max_seconds must be a positive integer or null")
                     with registry.lock:
                         registry.max_token_size = size
-                    self.send_json(200, {"max_session_token_size": size})
+                        registry.web_identity_max_seconds = cap
+                    self.send_json(200, {"max_session_token_size": size, "web_identity_max_seconds": cap})
                 elif path == "/control/reset":
                     registry.reset()
                     self.send_json(200, {})
