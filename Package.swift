@@ -37,7 +37,9 @@ let package = Package(
         .target(name: "ClawcSyntax", dependencies: ["ClawcDiagnostics", .product(name: "Yams", package: "Yams")]),
         .target(name: "ClawcCatalog", dependencies: ["ClawcDiagnostics"], resources: [.copy("Resources/catalog")]),
         .target(name: "ClawcPolicy", dependencies: ["ClawcDiagnostics", "ClawcSyntax", "ClawcCatalog"]),
-        .target(name: "ClawcCompiler", dependencies: ["ClawcDiagnostics", "ClawcSyntax", "ClawcCatalog", "ClawcPolicy"]),
+        .target(name: "ClawcCompiler", dependencies: ["ClawcDiagnostics", "ClawcSyntax", "ClawcCatalog", "ClawcPolicy",
+                                                      // SHA-256 for PostgreSQL grant-set names and plan hashes.
+                                                      .product(name: "Crypto", package: "swift-crypto")]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "ClawcRuntime", dependencies: [
             "ClawcCompiler", "ClawcPolicy", "ClawcSyntax", "ClawcDiagnostics", "CSQLite",

@@ -286,6 +286,10 @@ public final class Broker: Sendable {
         }
         let backend: any CredentialBackend
         switch configuration.via {
+        case .postgres:
+            // `clawc serve` refuses `--via postgres` at start; PostgreSQL rules reach the compiler's own refusal below.
+            return Answer(response: .error(500, code: "internal-error", message: "the broker was started on a path it does not serve", help: nil),
+                          outcome: "internal-error", code: "internal-error", repeated: false)
         case .webIdentity:
             var web = WebIdentityBackend(validator: validator, sts: sts, token: token, roleARN: configuration.roleARN ?? "",
                                          roleMaxSeconds: configuration.roleMaxSeconds, revoker: revoker)

@@ -45,6 +45,38 @@ public enum Compiler {
         return outcome
     }
 
+    /// Reads the rules folder (and its `postgres-schema.json`, when there is one) and the task file, then plans the
+    /// task's PostgreSQL role. `values`: placeholders for the printed plan, or an issuance's own.
+    public static func planPostgres(
+        rulesDirectory: String, taskPath: String, catalog: Catalog, values: PostgresPlanner.Values = .placeholders
+    ) -> (PostgresPlan?, Rule?, Task?, DiagnosticBag) {
+        var bag = DiagnosticBag()
+        let (ruleSet, ruleDiagnostics) = RuleSet.load(directory: rulesDirectory, displayPath: rulesDirectory)
+        bag.add(contentsOf: ruleDiagnostics)
+        var schema: PostgresSchema?
+        switch PostgresSchema.load(rulesDirectory: rulesDirectory, displayPath: rulesDirectory) {
+        case .success(let loaded): schema = loaded
+        case .failure(let diagnostic): bag.add(diagnostic)
+        }
+        var task: Task?
+        switch YAMLSource.load(path: taskPath, displayPath: taskPath) {
+        case .failure(let diagnostic): bag.add(diagnostic)
+        case .success(let source):
+            let (parsed, found) = SyntaxReader.task(source)
+            bag.add(contentsOf: found)
+            task = parsed
+        }
+        guard let ruleSet, let task, !bag.hasErrors else { return (nil, nil, task, bag) }
+        guard let rule = ruleSet.rule(for: task.purpose.value) else {
+            let outcome = compile(ruleSet: ruleSet, task: task, catalog: catalog)  // the unknown-purpose error, with its suggestion
+            bag.add(contentsOf: outcome.diagnostics.items)
+            return (nil, nil, task, bag)
+        }
+        let (plan, found) = PostgresPlanner.plan(rule: rule, task: task, catalog: catalog, schema: schema, values: values)
+        bag.add(contentsOf: found)
+        return (plan, rule, task, bag)
+    }
+
     /// Compiles a parsed task against parsed rules.
     public static func compile(ruleSet: RuleSet, task: Task, catalog: Catalog, maxChars: Int = defaultMaxChars) -> Outcome {
         var bag = DiagnosticBag()
@@ -63,6 +95,13 @@ public enum Compiler {
     /// The passes and emission for a rule already checked and lowered.
     static func run(rule: Rule, lowered: [IRStatement], lowerDiagnostics: [Diagnostic], task: Task, catalog: Catalog, maxChars: Int) -> Outcome {
         var bag = DiagnosticBag()
+        if rule.isPostgres {
+            bag.add(.error(
+                "postgres-rule", "rule `\(rule.purpose.value)` grants PostgreSQL access, not AWS access", at: task.purpose.span,
+                help: "compile it with `clawc compile --target postgres`, issue it with `clawc issue --to postgres`",
+                notes: [.init("the rule is here", at: rule.purpose.span)]))
+            return Outcome(json: nil, ir: nil, diagnostics: bag, explain: [], rule: rule, task: task)
+        }
         // Lint warnings belong to `clawc check`; a compile reports only what stops it.
         bag.add(contentsOf: lowerDiagnostics.filter { $0.severity == .error })
         if bag.hasErrors { return Outcome(json: nil, ir: nil, diagnostics: bag, explain: [], rule: rule, task: task) }

@@ -27,6 +27,22 @@ public enum GoldenCheck {
                 at: rule.purpose.span,
                 help: "list who may ask, such as `callers: [{sub: \"system:serviceaccount:agents:*\"}]`, here or under `defaults:` in clawc.yaml"))
         }
+        var schema: PostgresSchema?
+        switch PostgresSchema.load(rulesDirectory: rulesDirectory, displayPath: rulesDirectory) {
+        case .success(let loaded): schema = loaded
+        case .failure(let diagnostic): report.diagnostics.add(diagnostic)
+        }
+        for rule in ruleSet.rules where rule.isPostgres {
+            if let schema {
+                report.diagnostics.add(contentsOf: schema.lint(rule))
+            } else {
+                report.diagnostics.add(Diagnostic(
+                    .warning, code: "no-postgres-schema",
+                    "rule `\(rule.purpose.value)` grants on PostgreSQL tables, and the rules folder has no `\(PostgresSchema.fileName)` to check them against",
+                    at: rule.purpose.span,
+                    help: "write one with `clawc emit postgres-schema --database URL > \(rulesDirectory)/\(PostgresSchema.fileName)` and commit it"))
+            }
+        }
         var lowered: [String: [IRStatement]] = [:]
         for rule in ruleSet.rules {
             let (statements, problems) = RuleLowering(catalog: catalog).lower(rule)
@@ -49,6 +65,11 @@ public enum GoldenCheck {
                 task = parsed
             }
             guard let task else { continue }
+            if let rule = ruleSet.rule(for: task.purpose.value), rule.isPostgres {
+                checkPlan(rule: rule, task: task, taskPath: taskPath, planPath: (goldenDirectory as NSString).appendingPathComponent(base + ".plan.sql"),
+                          schema: schema, update: update, catalog: catalog, &report)
+                continue
+            }
             let outcome = Compiler.compile(ruleSet: ruleSet, task: task, catalog: catalog)
             report.diagnostics.add(contentsOf: outcome.diagnostics.items)
             guard let json = outcome.json, let ir = outcome.ir, let rule = outcome.rule else { continue }
@@ -97,6 +118,42 @@ public enum GoldenCheck {
                 help: "if the change is intended, run `clawc check --update` and commit the new policy with the rule change", notes: notes))
         }
         return report
+    }
+
+    /// A PostgreSQL golden case: the plan, with placeholders, must equal `<case>.plan.sql` byte for byte.
+    static func checkPlan(rule: Rule, task: Task, taskPath: String, planPath: String, schema: PostgresSchema?, update: Bool, catalog: Catalog,
+                          _ report: inout Report)
+    {
+        let (plan, found) = PostgresPlanner.plan(rule: rule, task: task, catalog: catalog, schema: schema, values: .placeholders)
+        report.diagnostics.add(contentsOf: found)
+        guard let plan else { return }
+        let text = plan.text
+        let expected = try? String(contentsOfFile: planPath, encoding: .utf8)
+        if expected == text { return }
+        if update {
+            do {
+                try text.write(toFile: planPath, atomically: true, encoding: .utf8)
+                report.updated.append(planPath)
+            } catch {
+                report.diagnostics.add(.fileError("unwritable-file", "cannot write `\(planPath)`", path: planPath))
+            }
+            return
+        }
+        guard let expected else {
+            report.diagnostics.add(.fileError(
+                "golden-missing", "no reviewed plan for `\(taskPath)`", path: planPath,
+                help: "run `clawc check --update` to write it, then review and commit it"))
+            return
+        }
+        // The access a reviewer cares about is in the GRANT and CREATE POLICY lines: show those that changed.
+        let old = Set(expected.split(separator: "\n").map(String.init)), new = Set(text.split(separator: "\n").map(String.init))
+        func access(_ line: String) -> Bool { line.contains("GRANT ") || line.contains("CREATE POLICY") || line.contains("CREATE ROLE") }
+        var notes = new.subtracting(old).filter(access).sorted().map { Diagnostic.Note("adds: \($0.trimmingCharacters(in: .whitespaces))", at: nil) }
+        notes += old.subtracting(new).filter(access).sorted().map { Diagnostic.Note("removes: \($0.trimmingCharacters(in: .whitespaces))", at: nil) }
+        if notes.isEmpty { notes = [.init("the same grants; other lines of the plan differ", at: nil)] }
+        report.diagnostics.add(.error(
+            "golden-mismatch", "the plan differs from the reviewed one", at: SourceSpan(file: SourceFile(path: planPath, text: expected), start: .init(line: 1, column: 1)),
+            help: "if the change is intended, run `clawc check --update` and commit the new plan with the rule change", notes: notes))
     }
 
     /// Proves `policy` inside the rule's envelope; a failure names a concrete request the rule does not allow.

@@ -33,6 +33,8 @@ public struct RuleLowering {
 
     /// The lowered statements (one per grant, in order) and the diagnostics found.
     public func lower(_ rule: Rule) -> ([IRStatement], [Diagnostic]) {
+        // A PostgreSQL rule has no IAM statements; `PostgresPlanner` is its compiler.
+        if rule.isPostgres { return ([], []) }
         var diagnostics: [Diagnostic] = []
         var statements: [IRStatement] = []
         // Per action: the resource types the rule's grants name for it, and where it was first written.

@@ -6,6 +6,8 @@ public enum IssuancePath: String, Sendable, CaseIterable {
     case webIdentity = "web-identity"
     /// `GetScopedCredentials`, cut from the caller's own role session.
     case scoped
+    /// A PostgreSQL login role made for the task (`clawc issue --to postgres`); `accessKeyID` is the role's name.
+    case postgres
 }
 
 /// Where issuances are written down: the source of truth for "one task, one credential".
@@ -59,7 +61,7 @@ extension LedgerStore {
     /// Claims nothing: for a store used by the processes of one machine, whose sweeps are serialized by the role lock
     /// and whose IAM edits are idempotent.
     public func claimForSweep(now: Date, staleBefore: Date, limit: Int, lease: TimeInterval) async throws(LedgerRefusal) -> [LedgerEntry] {
-        Array(try await entries(in: [.pending, .sealed, .issuing]).filter { $0.needsSweep(now: now, staleBefore: staleBefore) }.prefix(limit))
+        Array(try await entries(in: [.pending, .sealed, .issuing, .issued]).filter { $0.needsSweep(now: now, staleBefore: staleBefore) }.prefix(limit))
     }
 }
 
@@ -70,6 +72,8 @@ extension LedgerEntry {
         case .pending: true
         case .sealed: (expiresAt ?? .distantFuture) < now && (tokenExpiresAt ?? .distantFuture) < now
         case .issuing: createdAt < staleBefore
+        // A PostgreSQL role outlives its password's VALID UNTIL (live sessions go on): sweep ends it.
+        case .issued: via == .postgres && (expiresAt ?? .distantFuture) < now
         default: false
         }
     }

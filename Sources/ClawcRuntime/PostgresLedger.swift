@@ -143,7 +143,8 @@ public final class PostgresLedger: LedgerStore, RoleLocking, LedgerAdministratio
                     WHERE (sweep_claimed_until IS NULL OR sweep_claimed_until <= \(nowSeconds))
                       AND (state = 'revocation-pending'
                         OR (state = 'sealed' AND expires_at < \(nowSeconds) AND token_expires_at < \(nowSeconds))
-                        OR (state = 'issuing' AND created_at < \(stale)))
+                        OR (state = 'issuing' AND created_at < \(stale))
+                        OR (state = 'issued' AND via = 'postgres' AND expires_at < \(nowSeconds)))
                     ORDER BY created_at, task_id COLLATE "C"
                     LIMIT \(limit)
                     FOR UPDATE SKIP LOCKED)

@@ -31,6 +31,9 @@ public struct SessionRevocation: Sendable {
                            help: "check the task ID with the orchestrator; `clawc revoke --role ARN --before TIME` cuts every older session of a role")
         }
         switch entry.via {
+        case .postgres:
+            throw .refused(code: "postgres-task", message: "task `\(task)` holds a PostgreSQL role, not an AWS session",
+                           help: "revoke it with `clawc revoke --task \(task) --database URL` (or CLAWC_POSTGRES_URL)")
         case .webIdentity:
             var userID = entry.sessionID.flatMap { $0.contains(":") ? $0 : nil }
             if userID == nil {
@@ -110,10 +113,14 @@ public struct SessionRevocation: Sendable {
 public struct Sweeper: Sendable {
     public var ledger: any LedgerStore
     public var revoker: Revoker?
+    /// Ends PostgreSQL task roles whose lifetime is over (or whose issuance outcome was never seen); nil when no
+    /// administrative database connection was given.
+    public var postgres: PostgresRevocation?
 
-    public init(ledger: any LedgerStore, revoker: Revoker?) {
+    public init(ledger: any LedgerStore, revoker: Revoker?, postgres: PostgresRevocation? = nil) {
         self.ledger = ledger
         self.revoker = revoker
+        self.postgres = postgres
     }
 
     public struct Report: Sendable {
@@ -139,17 +146,45 @@ public struct Sweeper: Sendable {
             rows = try await ledger.claimForSweep(now: now, staleBefore: now.addingTimeInterval(-staleAfter), limit: limit, lease: Self.claimLease)
         } catch { throw .ledger(error) }
         report.claimed = rows.count
-        let stale = rows.filter { $0.state == .issuing && now.timeIntervalSince($0.createdAt) > staleAfter }
+        // PostgreSQL roles: expired ones end (live sessions too); a stale `issuing` one may exist, so it is ended as well.
+        let postgresRows = rows.filter { $0.via == .postgres }
+        if !postgresRows.isEmpty {
+            if let postgres {
+                for entry in postgresRows {
+                    let expired = entry.state == .issued
+                    do {
+                        let outcome = try await postgres.end(entry, to: expired ? .retired : .revoked, event: expired ? "retired" : "revoked", now: now)
+                        switch outcome {
+                        case .dropped(let sessions):
+                            report.done.append("task `\(entry.taskID)`: \(expired ? "expired" : "issuing since \(AWSDate.format(entry.createdAt)) (outcome unknown)"); role `\(entry.sessionName)` dropped, \(sessions) live session(s) ended")
+                        case .absent:
+                            report.done.append("task `\(entry.taskID)`: role `\(entry.sessionName)` does not exist; the row is closed")
+                        case .blocked(let why):
+                            report.failures.append(RevocationFailure(code: "role-not-dropped", message: "task `\(entry.taskID)`: \(why)", upstream: false))
+                        }
+                    } catch {
+                        report.failures.append(RevocationFailure(code: error.code, message: "task `\(entry.taskID)`: \(error.rendered.prefix(400))", upstream: error.exitCode == 3))
+                    }
+                }
+            } else {
+                report.failures.append(RevocationFailure(
+                    code: "missing-database",
+                    message: "\(postgresRows.count) PostgreSQL role(s) are due to end, and no administrative database was given (--database or CLAWC_POSTGRES_URL)",
+                    upstream: false))
+            }
+        }
+        let awsRows = rows.filter { $0.via != .postgres }
+        let stale = awsRows.filter { $0.state == .issuing && now.timeIntervalSince($0.createdAt) > staleAfter }
         guard let revoker else {
             report.stale = stale
-            if rows.contains(where: { $0.state == .pending }) {
+            if awsRows.contains(where: { $0.state == .pending }) {
                 report.failures.append(RevocationFailure(
                     code: "missing-credentials", message: "pending revocations were not retried: no AWS credentials for IAM calls", upstream: false))
             }
             return report
         }
         // Only web-identity rows have a trust-policy entry to add or prune.
-        let trusted = rows.filter { $0.via == .webIdentity && !$0.roleARN.isEmpty }
+        let trusted = awsRows.filter { $0.via == .webIdentity && !$0.roleARN.isEmpty }
         let unknown = Set(stale.filter { $0.via == .webIdentity && !$0.roleARN.isEmpty }.map(\.taskID))
         for (role, entries) in Dictionary(grouping: trusted, by: \.roleARN).sorted(by: { $0.key < $1.key }) {
             let pending = Set(entries.filter { $0.state == .pending || unknown.contains($0.taskID) }.map(\.taskID))

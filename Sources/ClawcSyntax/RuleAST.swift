@@ -14,6 +14,9 @@ public struct Rule: Sendable {
     public var callers: Callers? = nil
 
     public func param(named name: String) -> Param? { params.first { $0.name.value == name } }
+
+    /// True when the rule grants PostgreSQL access (`postgres:` grants); such a rule has no AWS grants.
+    public var isPostgres: Bool { grants.contains { $0.postgres != nil } }
 }
 
 /// How long credentials for this purpose may live, in seconds.
@@ -54,6 +57,33 @@ public struct Grant: Sendable {
 
     /// A name for messages: the Sid, or `grant N`.
     public var name: String
+
+    /// A PostgreSQL grant (`postgres:`) instead of an AWS one; then `actions`, `access`, `resources` are empty.
+    public var postgres: PostgresGrant? = nil
+}
+
+/// `postgres:` in a grant: privileges on schema-qualified tables (or sequences), optionally on some columns only
+/// and, with `rows`, only on the rows whose columns equal the task's values (row-level security).
+public struct PostgresGrant: Sendable {
+    /// The `postgres:` mapping, where errors about the grant as a whole point.
+    public var span: SourceSpan
+    /// Upper-cased, known and fitting the objects named (checked by the parser).
+    public var privileges: [Located<String>]
+    /// `schema.table`, exact; may hold slots (filled and checked as identifiers).
+    public var tables: [Template]
+    /// `schema.sequence`, exact; for `USAGE`.
+    public var sequences: [Template]
+    /// Column-level privileges on every table of the grant; empty: the whole table.
+    public var columns: [Located<String>]
+    /// `rows: {column: value}`: the task sees (and writes) only rows whose columns equal these values.
+    public var rows: [(column: Located<String>, value: Template)]
+
+    /// The privileges a table can be granted.
+    public static let tablePrivileges = ["SELECT", "INSERT", "UPDATE", "DELETE"]
+    /// The privileges a sequence can be granted.
+    public static let sequencePrivileges = ["USAGE"]
+    /// The privileges that can be limited to columns (PostgreSQL has no column-level DELETE).
+    public static let columnPrivileges = ["SELECT", "INSERT", "UPDATE"]
 }
 
 /// One `operator: {key: values}` entry of a grant's `when`.

@@ -4,7 +4,7 @@ import Yams
 /// Reads rule files, task files and `clawc.yaml` into their syntax trees: source text to AST.
 public enum SyntaxReader {
     static let ruleKeys = ["purpose", "summary", "lifetime", "params", "fit", "grants", "callers"]
-    static let grantKeys = ["sid", "actions", "access", "resources", "narrow", "when"]
+    static let grantKeys = ["sid", "actions", "access", "resources", "narrow", "when", "postgres"]
     static let refusedGrantKeys = [
         "notActions": "clawc refuses Allow with NotAction: it grants every action not listed, including ones AWS adds later",
         "NotAction": "clawc refuses Allow with NotAction: it grants every action not listed, including ones AWS adds later",
@@ -215,6 +215,23 @@ public enum SyntaxReader {
                     sid = value
                 }
             }
+            if let postgres = fields["postgres"] {
+                // A PostgreSQL grant names no AWS action or resource: one grant, one kind of access.
+                for key in ["actions", "access", "resources", "narrow", "when"] {
+                    if let other = fields[key] {
+                        reader.diagnostics.append(.error(
+                            "mixed-grant", "a grant with `postgres` cannot also have `\(key)`", at: other.key.span,
+                            help: "put AWS access and PostgreSQL access in rules of their own"))
+                    }
+                }
+                if let parsed = parsePostgresGrant(postgres.value, params: params, &reader) {
+                    var grant = Grant(span: span, sid: sid, actions: [], access: [], resources: [], narrowToTargets: false, conditions: [],
+                                      name: sid.map { "`\($0.value)`" } ?? "grant \(index + 1)")
+                    grant.postgres = parsed
+                    grants.append(grant)
+                }
+                continue
+            }
             let actions = fields["actions"].flatMap { reader.strings($0.value, context: "`actions`") } ?? []
             for action in actions { checkActionSyntax(action, &reader) }
             // An empty list would reach the policy as `"Action":[]`, which STS refuses (or, beside `access:`,
@@ -301,6 +318,13 @@ public enum SyntaxReader {
             grants.append(Grant(
                 span: span, sid: sid, actions: actions, access: access, resources: resources, narrowToTargets: narrow,
                 conditions: conditions, name: sid.map { "`\($0.value)`" } ?? "grant \(index + 1)"))
+        }
+        // A rule issues one kind of credential: an AWS session or a PostgreSQL role, never both.
+        if let firstPostgres = grants.first(where: { $0.postgres != nil }), let firstAWS = grants.first(where: { $0.postgres == nil }) {
+            reader.diagnostics.append(.error(
+                "mixed-rule", "this rule mixes AWS grants and PostgreSQL grants", at: firstAWS.span,
+                help: "a rule issues one kind of credential; move the AWS grants or the `postgres` grants into a rule of their own",
+                notes: [.init("the first PostgreSQL grant is here", at: firstPostgres.span)]))
         }
         return grants
     }

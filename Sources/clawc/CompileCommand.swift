@@ -44,6 +44,13 @@ struct CompileCommand: ParsableCommand {
     @Flag(name: .long, help: "Show on stderr what each compiler pass did.")
     var explain = false
 
+    enum Target: String, ExpressibleByArgument, CaseIterable {
+        case aws, postgres
+    }
+
+    @Option(name: .long, help: "What to compile for: an AWS session policy, or the SQL plan of a PostgreSQL login role (placeholders where the password verifier and expiry go).")
+    var target: Target = .aws
+
     @OptionGroup var catalogOptions: CatalogOptions
 
     func validate() throws {
@@ -54,6 +61,16 @@ struct CompileCommand: ParsableCommand {
 
     func run() throws {
         let catalog = try catalogOptions.load()
+        if target == .postgres {
+            let (plan, _, _, diagnostics) = Compiler.planPostgres(rulesDirectory: rules, taskPath: task, catalog: catalog)
+            if explain, let plan {
+                Console.error("explain: login role \(plan.roleName), grant set \(plan.grantSetRole), plan sha256 \(plan.sha256)\n")
+            }
+            Console.error(DiagnosticRenderer.render(diagnostics))
+            guard let plan, !diagnostics.hasErrors else { throw ExitCode(1) }
+            Console.output(plan.text)
+            return
+        }
         let outcome = Compiler.compile(rulesDirectory: rules, taskPath: task, catalog: catalog, maxChars: maxChars)
         if explain {
             for line in outcome.explain { Console.error("explain: \(line)\n") }

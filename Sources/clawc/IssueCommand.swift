@@ -2,6 +2,7 @@ import ArgumentParser
 import ClawcCompiler
 import ClawcDiagnostics
 import ClawcRuntime
+import ClawcCatalog
 import ClawcSyntax
 import Foundation
 
@@ -33,7 +34,8 @@ struct IssueCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The token issuer (default: `issuer` in clawc.yaml).", valueName: "URL")) var issuer: String?
     @Option(name: .long, help: ArgumentHelp("The audience the token must carry (default: `audience` in clawc.yaml, then sts.amazonaws.com).", valueName: "AUD"))
     var audience: String?
-    @Option(name: .long, help: "How to print the credentials.") var format: CredentialFormat = .json
+    @Option(name: .long, help: "How to print the credentials: json, env, credential-process (AWS), uri (PostgreSQL).") var format: OutputFormat = .json
+    @Option(name: .long, help: "What to issue: an AWS session, or a PostgreSQL login role (with --database).") var to: Target = .aws
     @Option(name: .long, help: ArgumentHelp("The role's MaxSessionDuration in seconds, if raised from AWS's default of 3600.", valueName: "SECONDS"))
     var roleMaxDuration: Int?
     @Option(name: .long, help: ArgumentHelp("Clock skew allowed on the token's times.", valueName: "SECONDS")) var leeway: Int = 60
@@ -48,10 +50,30 @@ struct IssueCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("With --via scoped: when the caller's session ends (default: $AWS_CREDENTIAL_EXPIRATION).", valueName: "TIME"))
     var callerExpiration: String?
     @OptionGroup var ledgerOptions: LedgerOptions
+    @OptionGroup var databaseOptions: DatabaseOptions
     @OptionGroup var catalogOptions: CatalogOptions
 
+    enum Target: String, ExpressibleByArgument, CaseIterable {
+        case aws, postgres
+    }
+
+    enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+        case json, env
+        case credentialProcess = "credential-process"
+        case uri
+    }
+
     func validate() throws {
-        if via == .webIdentity, parentTask != nil || subject != nil || callerExpiration != nil {
+        switch to {
+        case .aws:
+            if format == .uri { throw ValidationError("--format uri goes with --to postgres") }
+        case .postgres:
+            if format == .credentialProcess { throw ValidationError("--format credential-process is for AWS credentials; use json, env or uri with --to postgres") }
+            if via != .webIdentity || parentTask != nil || callerExpiration != nil || tokenFile != nil || roleArn != nil || noTrustPolicy {
+                throw ValidationError("--via, --token-file, --role-arn, --parent-task, --caller-expiration and --no-trust-policy are for AWS credentials, not --to postgres")
+            }
+        }
+        if to == .aws, via == .webIdentity, parentTask != nil || subject != nil || callerExpiration != nil {
             throw ValidationError("--parent-task, --subject and --caller-expiration go with --via scoped")
         }
         if let callerExpiration, AWSDate.parse(callerExpiration) == nil {
@@ -96,6 +118,10 @@ struct IssueCommand: AsyncParsableCommand {
             Console.error(DiagnosticRenderer.render(bag))
             throw ExitCode(1)
         }
+        if to == .postgres {
+            try await issuePostgres(ruleSet: ruleSet, task: parsedTask, catalog: catalog)
+            return
+        }
         let explain = self.explain
         do {
             let ledger: any LedgerStore & RoleLocking
@@ -108,6 +134,8 @@ struct IssueCommand: AsyncParsableCommand {
                     validator: TokenValidator(issuer: resolved.issuer, audience: resolved.audience, leeway: resolved.leeway),
                     sts: STSClient(endpoint: resolved.stsEndpoint), token: resolved.token, roleARN: resolved.roleARN,
                     roleMaxSeconds: resolved.roleMaxSeconds, revoker: noTrustPolicy ? nil : ledgerOptions.revoker(environment: environment, lock: ledger))
+            case .postgres:
+                throw ValidationError("--via names an AWS path; use --to postgres")
             case .scoped:
                 let resolved = try IssueSettings.scoped(flags, environment: environment, settings: ruleSet.settings)
                 ledger = try ledgerOptions.open()
@@ -122,7 +150,8 @@ struct IssueCommand: AsyncParsableCommand {
                     if explain { Console.error("explain: \(line)\n") }
                 }
             }
-            Console.output(format.render(issuance.credentials, sessionName: issuance.sessionName, taskID: issuance.taskID))
+            let awsFormat: CredentialFormat = format == .env ? .env : format == .credentialProcess ? .credentialProcess : .json
+            Console.output(awsFormat.render(issuance.credentials, sessionName: issuance.sessionName, taskID: issuance.taskID))
             for warning in issuance.warnings where !(noTrustPolicy && warning.contains("no AWS credentials")) {
                 Console.error("clawc: warning: \(HostileText.escape(warning))\n")
             }
@@ -133,5 +162,54 @@ struct IssueCommand: AsyncParsableCommand {
     }
 }
 
-extension CredentialFormat: ExpressibleByArgument {}
-extension IssuancePath: ExpressibleByArgument {}
+extension IssueCommand {
+    /// `--to postgres`: a login role for the task in the database named by --database, through the ledger.
+    func issuePostgres(ruleSet: RuleSet, task: Task, catalog: Catalog) async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let admin = try databaseOptions.requireAdmin(environment: environment)
+        var schema: PostgresSchema?
+        switch PostgresSchema.load(rulesDirectory: rules, displayPath: rules) {
+        case .success(let loaded): schema = loaded
+        case .failure(let diagnostic):
+            await admin.close()
+            var bag = DiagnosticBag()
+            bag.add(diagnostic)
+            Console.error(DiagnosticRenderer.render(bag))
+            throw ExitCode(1)
+        }
+        let explain = self.explain
+        do {
+            let ledger = try ledgerOptions.open()
+            if explain, let line = ledgerOptions.explanation { Console.error("explain: \(line)\n") }
+            let issuer = PostgresIssuer(ruleSet: ruleSet, catalog: catalog, schema: schema, ledger: ledger, admin: admin,
+                                        subject: subject ?? "orchestrator (\(admin.location.user))")
+            let credential: PostgresCredential
+            do {
+                credential = try await closing(ledger) {
+                    try await issuer.issue(task) { line in
+                        if explain { Console.error("explain: \(HostileText.escape(line))\n") }
+                    }
+                }
+                await admin.close()
+            } catch {
+                await admin.close()
+                throw error
+            }
+            let chosen: PostgresCredential.Format = format == .env ? .env : format == .uri ? .uri : .json
+            Console.output(credential.render(chosen))
+        } catch let failure as IssueFailure {
+            Console.error(failure.rendered)
+            throw ExitCode(failure.exitCode)
+        }
+    }
+}
+
+extension IssuancePath: ExpressibleByArgument {
+    /// `--via` names the AWS paths only; a PostgreSQL credential is asked for with `--to postgres`.
+    public init?(argument: String) {
+        guard argument != IssuancePath.postgres.rawValue else { return nil }
+        self.init(rawValue: argument)
+    }
+
+    public static var allValueStrings: [String] { [IssuancePath.webIdentity.rawValue, IssuancePath.scoped.rawValue] }
+}

@@ -105,6 +105,7 @@ struct RevokeCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("With --before: the role whose older sessions to cut.", valueName: "ARN")) var role: String?
     @Option(name: .long, help: ArgumentHelp("With --role: cut sessions issued before this time (ISO 8601, or `now`).", valueName: "TIME")) var before: String?
     @OptionGroup var ledgerOptions: LedgerOptions
+    @OptionGroup var databaseOptions: DatabaseOptions
 
     func validate() throws {
         if (task == nil) == (role == nil) { throw ValidationError("give either --task ID, or --role ARN with --before TIME") }
@@ -119,6 +120,11 @@ struct RevokeCommand: AsyncParsableCommand {
 
     func run(ledger: any LedgerStore & RoleLocking & LedgerAdministration) async throws {
         let environment = ProcessInfo.processInfo.environment
+        // A PostgreSQL task's role is ended in its database; no IAM call is involved.
+        if let task, let entry = try? await ledger.entry(task: task), entry.via == .postgres {
+            try await revokePostgres(entry, ledger: ledger)
+            return
+        }
         let revoker = try ledgerOptions.requireRevoker(environment: environment, lock: ledger)
         do {
             if let task {
@@ -146,20 +152,50 @@ struct RevokeCommand: AsyncParsableCommand {
     }
 }
 
+extension RevokeCommand {
+    /// NOLOGIN, live sessions terminated, the role dropped; a role that cannot be dropped stays NOLOGIN (exit 1).
+    func revokePostgres(_ entry: Ledger.Entry, ledger: any LedgerStore) async throws {
+        let admin = try databaseOptions.requireAdmin()
+        do {
+            let outcome: PostgresAdmin.EndOutcome
+            do {
+                outcome = try await PostgresRevocation(ledger: ledger, admin: admin).end(entry, to: .revoked, event: "revoked")
+                await admin.close()
+            } catch {
+                await admin.close()
+                throw error
+            }
+            switch outcome {
+            case .dropped(let sessions):
+                Console.error("clawc: revoked task `\(entry.taskID)`: role `\(entry.sessionName)` dropped, \(sessions) live session(s) ended\n")
+            case .absent:
+                Console.error("clawc: task `\(entry.taskID)`: role `\(entry.sessionName)` does not exist (never made, or dropped before); marked revoked\n")
+            case .blocked(let why):
+                Console.error("clawc: error: \(HostileText.escape(why)) [role-not-dropped]\nhelp: the role can no longer log in; drop or reassign what it owns, then run `clawc revoke --task \(entry.taskID)` again\n")
+                throw ExitCode(1)
+            }
+        } catch let failure as IssueFailure {
+            Console.error(failure.rendered)
+            throw ExitCode(failure.exitCode)
+        }
+    }
+}
+
 struct SweepCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sweep",
-        abstract: "Retry pending revocations, prune expired trust-policy entries, report stale issuing rows.",
+        abstract: "Retry pending revocations, prune expired trust-policy entries, end expired PostgreSQL roles, report stale issuing rows.",
         discussion: """
             Safe from cron, twice at once and on every node: trust-policy edits are serialized by the role's lock (a \
             file beside an SQLite ledger, an advisory lock in a PostgreSQL one), and each run takes on at most 500 rows, \
             which sweepers on other nodes skip for 5 minutes. \
             An entry is pruned from a role's Deny list only when both its session and the token it was issued for \
-            have expired; the ledger keeps refusing the task ID after that. Exit 0 done, 1 refused, 3 IAM unavailable.
+            have expired; the ledger keeps refusing the task ID after that. With --database (or CLAWC_POSTGRES_URL),             PostgreSQL task roles past their lifetime (and stale `issuing` ones) are ended: NOLOGIN, live sessions             terminated, role dropped. A session lives at most one sweep interval past its task: run sweep every minute.             Exit 0 done, 1 refused, 3 IAM or the database unavailable.
             """
     )
 
     @OptionGroup var ledgerOptions: LedgerOptions
+    @OptionGroup var databaseOptions: DatabaseOptions
     @Option(name: .long, help: ArgumentHelp("Treat `issuing` rows older than this many seconds as an unknown STS outcome: deny and cut them.", valueName: "SECONDS"))
     var staleAfter: Int = 120
 
@@ -170,13 +206,17 @@ struct SweepCommand: AsyncParsableCommand {
     func run(ledger: any LedgerStore & RoleLocking & LedgerAdministration) async throws {
         let environment = ProcessInfo.processInfo.environment
         let revoker = ledgerOptions.revoker(environment: environment, lock: ledger)
-        if revoker == nil {
+        let admin = try databaseOptions.admin(environment: environment)
+        if revoker == nil && admin == nil {
             Console.error("clawc: warning: no AWS credentials for IAM calls: reporting only [missing-credentials]\nhelp: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) to the orchestrator's own credentials\n")
         }
         let report: Sweeper.Report
         do {
-            report = try await Sweeper(ledger: ledger, revoker: revoker).run(staleAfter: TimeInterval(staleAfter))
+            report = try await Sweeper(ledger: ledger, revoker: revoker, postgres: admin.map { PostgresRevocation(ledger: ledger, admin: $0) })
+                .run(staleAfter: TimeInterval(staleAfter))
+            await admin?.close()
         } catch {
+            await admin?.close()
             Console.error(error.rendered)
             throw ExitCode(error.exitCode)
         }
@@ -186,7 +226,7 @@ struct SweepCommand: AsyncParsableCommand {
             Console.error("clawc: warning: task `\(entry.taskID)` has been `issuing` since \(AWSDate.format(entry.createdAt)): STS may have issued a credential that was never recorded; check CloudTrail for session `\(HostileText.escape(entry.sessionName))`\n")
         }
         if let failure = report.failures.first { throw ExitCode(failure.upstream ? 3 : 1) }
-        if revoker == nil { throw ExitCode(1) }
+        if revoker == nil && admin == nil { throw ExitCode(1) }
     }
 }
 
@@ -289,9 +329,9 @@ extension Console {
     }
 }
 
-struct EmitCommand: ParsableCommand {
+struct EmitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "emit", abstract: "Print documents an operator needs to set clawc up.", subcommands: [TrustPolicyDocument.self])
+        commandName: "emit", abstract: "Print documents an operator needs to set clawc up.", subcommands: [TrustPolicyDocument.self, PostgresSchemaDocument.self])
 
     struct TrustPolicyDocument: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -96,6 +96,8 @@ struct ServeCommand: AsyncParsableCommand {
         let stsEndpoint: URL
         let ledger = try ledgerOptions.open()
         switch via {
+        case .postgres:
+            throw ValidationError("--via must be scoped or web-identity")
         case .scoped:
             audience = self.audience ?? "clawc"
             // The point of the scoped broker: an agent's token is worth nothing at STS.

@@ -1,0 +1,37 @@
+-- clawc plan for task `t-77` (purpose `order-report`): login role "clawc-t-77", grant set "clawc_gs_81ff37604c9dd9b3"
+-- plan sha256 3ec97b0b73416af56f10f5c09ee7dbb789bb45347d9c23c80df028eee6de0a47; clawc fills :'password_verifier' (a SCRAM-SHA-256 verifier, never the password) and :'valid_until'
+BEGIN;
+SET LOCAL standard_conforming_strings = on;
+SET LOCAL search_path = pg_catalog, pg_temp;
+SELECT pg_catalog.pg_advisory_xact_lock(7164208272635818087);
+CREATE SCHEMA IF NOT EXISTS "clawc_scope";
+REVOKE ALL ON SCHEMA "clawc_scope" FROM PUBLIC;
+CREATE TABLE IF NOT EXISTS "clawc_scope".task_scope (role_name text NOT NULL, key text NOT NULL, value text NOT NULL, PRIMARY KEY (role_name, key));
+REVOKE ALL ON TABLE "clawc_scope".task_scope FROM PUBLIC;
+DO $clawc$ BEGIN
+  IF pg_catalog.to_regprocedure('clawc_scope.value(text)') IS NULL THEN
+    CREATE FUNCTION "clawc_scope".value(key text) RETURNS text LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $value$ SELECT value FROM "clawc_scope".task_scope WHERE role_name = session_user AND key = $1 $value$;
+    REVOKE ALL ON FUNCTION "clawc_scope".value(text) FROM PUBLIC;
+  END IF;
+END $clawc$;
+DO $clawc$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'clawc_gs_81ff37604c9dd9b3') THEN
+    CREATE ROLE "clawc_gs_81ff37604c9dd9b3" NOLOGIN;
+    COMMENT ON ROLE "clawc_gs_81ff37604c9dd9b3" IS 'clawc grant set for purpose order-report';
+    GRANT USAGE ON SCHEMA "sales" TO "clawc_gs_81ff37604c9dd9b3";
+    GRANT SELECT ("id", "tenant_id", "total") ON TABLE "sales"."order_items" TO "clawc_gs_81ff37604c9dd9b3";
+    GRANT SELECT ("id", "tenant_id", "total") ON TABLE "sales"."orders" TO "clawc_gs_81ff37604c9dd9b3";
+    GRANT USAGE ON SCHEMA "clawc_scope" TO "clawc_gs_81ff37604c9dd9b3";
+    GRANT EXECUTE ON FUNCTION "clawc_scope".value(text) TO "clawc_gs_81ff37604c9dd9b3";
+    CREATE POLICY "clawc_gs_81ff37604c9dd9b3" ON "sales"."order_items" AS PERMISSIVE FOR ALL TO "clawc_gs_81ff37604c9dd9b3" USING (true) WITH CHECK (true);
+    CREATE POLICY "clawc_gs_81ff37604c9dd9b3_rows" ON "sales"."order_items" AS RESTRICTIVE FOR ALL TO "clawc_gs_81ff37604c9dd9b3" USING ("tenant_id"::text = "clawc_scope".value('tenant_id')) WITH CHECK ("tenant_id"::text = "clawc_scope".value('tenant_id'));
+    CREATE POLICY "clawc_gs_81ff37604c9dd9b3" ON "sales"."orders" AS PERMISSIVE FOR ALL TO "clawc_gs_81ff37604c9dd9b3" USING (true) WITH CHECK (true);
+    CREATE POLICY "clawc_gs_81ff37604c9dd9b3_rows" ON "sales"."orders" AS RESTRICTIVE FOR ALL TO "clawc_gs_81ff37604c9dd9b3" USING ("tenant_id"::text = "clawc_scope".value('tenant_id')) WITH CHECK ("tenant_id"::text = "clawc_scope".value('tenant_id'));
+  END IF;
+END $clawc$;
+CREATE ROLE "clawc-t-77" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 4 PASSWORD :'password_verifier' VALID UNTIL :'valid_until' IN ROLE "clawc_gs_81ff37604c9dd9b3";
+ALTER ROLE "clawc-t-77" SET statement_timeout = '300s';
+ALTER ROLE "clawc-t-77" SET idle_in_transaction_session_timeout = '60s';
+INSERT INTO "clawc_scope".task_scope (role_name, key, value) VALUES ('clawc-t-77', 'tenant_id', 't-acme');
+COMMENT ON ROLE "clawc-t-77" IS 'clawc task t-77, purpose order-report, plan sha256 3ec97b0b73416af56f10f5c09ee7dbb789bb45347d9c23c80df028eee6de0a47';
+COMMIT;
