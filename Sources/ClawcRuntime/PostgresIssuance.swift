@@ -77,7 +77,8 @@ public struct PostgresIssuer: Sendable {
         guard let rule = ruleSet.rule(for: task.purpose.value) else {
             throw .diagnostics(Compiler.compile(ruleSet: ruleSet, task: task, catalog: catalog).diagnostics)
         }
-        let (reviewed, problems) = PostgresPlanner.plan(rule: rule, task: task, catalog: catalog, schema: schema, values: .placeholders)
+        let (reviewed, problems) = PostgresPlanner.plan(rule: rule, task: task, catalog: catalog, schema: schema, database: admin.location.database,
+                                                             values: .placeholders)
         var bag = DiagnosticBag()
         bag.add(contentsOf: problems.filter { $0.severity == .error })
         guard let reviewed, !bag.hasErrors else { throw .diagnostics(bag) }
@@ -90,7 +91,7 @@ public struct PostgresIssuer: Sendable {
         }
         let expiration = Date(timeIntervalSince1970: (now.timeIntervalSince1970 + TimeInterval(lifetime.seconds)).rounded(.down))
         let password = SCRAM.newPassword()
-        let (plan, _) = PostgresPlanner.plan(rule: rule, task: task, catalog: catalog, schema: schema,
+        let (plan, _) = PostgresPlanner.plan(rule: rule, task: task, catalog: catalog, schema: schema, database: admin.location.database,
                                              values: .actual(verifier: SCRAM.verifier(password: password), validUntil: expiration))
         guard let plan, plan.sha256 == reviewed.sha256 else {
             throw .refused(code: "unproven-plan", message: "internal error: the plan with values differs from the reviewed plan; nothing was run",

@@ -206,31 +206,6 @@ public enum QueryProtocol {
     }
 }
 
-/// AWS timestamps: ISO 8601 in UTC, with or without fractional seconds (moto adds microseconds; AWS does not).
-public enum AWSDate {
-    public static func parse(_ text: String) -> Date? {
-        let plain = ISO8601DateFormatter()
-        plain.formatOptions = [.withInternetDateTime]
-        if let date = plain.date(from: text) { return date }
-        let fractional = ISO8601DateFormatter()
-        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = fractional.date(from: text) { return date }
-        // Fractions longer than milliseconds: cut to three digits and try again.
-        if let dot = text.firstIndex(of: "."), let end = text[dot...].firstIndex(where: { $0 == "Z" || $0 == "+" || $0 == "-" }) {
-            let digits = text[text.index(after: dot)..<end]
-            let trimmed = text[..<dot] + "." + digits.prefix(3).padding(toLength: 3, withPad: "0", startingAt: 0) + text[end...]
-            return fractional.date(from: String(trimmed))
-        }
-        return nil
-    }
-
-    public static func format(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: date)
-    }
-}
-
 /// Flattens a small AWS XML answer into element name → text (the last occurrence wins).
 enum XMLFields {
     /// Elements an STS answer holds at most once; a second one makes the answer ambiguous.

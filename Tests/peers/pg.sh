@@ -6,7 +6,7 @@
 #
 # The server listens on TCP only, needs a password (SCRAM-SHA-256) and offers TLS with a certificate from a CA made
 # here, so the tests can connect with sslmode=verify-full and DIR/ca.crt. It logs every statement
-# (log_statement=all) into DIR/server.log.
+# (log_statement=all, log_min_duration_statement=0) into DIR/server.log: the PostgreSQL credential tests grep it for passwords.
 set -euo pipefail
 
 cmd=${1:?usage: pg.sh start DIR [PORT] | pg.sh stop DIR}
@@ -23,7 +23,7 @@ as_owner() {
 run_server() {
   as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start -o "-k $dir -p $port -c listen_addresses=127.0.0.1 \
     -c ssl=on -c ssl_cert_file=$dir/server.crt -c ssl_key_file=$dir/server.key \
-    -c max_connections=300 -c log_statement=all -c fsync=on" >"$dir/pg_ctl.log" 2>&1 \
+    -c max_connections=300 -c log_statement=all -c log_min_duration_statement=0 -c fsync=on" >"$dir/pg_ctl.log" 2>&1 \
     || { cat "$dir/pg_ctl.log" "$dir/server.log" >&2; exit 1; }
 }
 

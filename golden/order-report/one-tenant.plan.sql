@@ -1,5 +1,5 @@
--- clawc plan for task `t-77` (purpose `order-report`): login role "clawc-t-77", grant set "clawc_gs_81ff37604c9dd9b3"
--- plan sha256 3ec97b0b73416af56f10f5c09ee7dbb789bb45347d9c23c80df028eee6de0a47; clawc fills :'password_verifier' (a SCRAM-SHA-256 verifier, never the password) and :'valid_until'
+-- clawc plan for task `t-77` (purpose `order-report`): login role "clawc-t-77", grant set "clawc_gs_d08e9a8935e28af3"
+-- plan sha256 c2853e9bde431d11ea700c36adade7f884dbf1c6b90a1671f175b973bf080566; clawc fills :'password_verifier' (a SCRAM-SHA-256 verifier, never the password) and :'valid_until'
 BEGIN;
 SET LOCAL standard_conforming_strings = on;
 SET LOCAL search_path = pg_catalog, pg_temp;
@@ -15,23 +15,23 @@ DO $clawc$ BEGIN
   END IF;
 END $clawc$;
 DO $clawc$ BEGIN
-  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'clawc_gs_81ff37604c9dd9b3') THEN
-    CREATE ROLE "clawc_gs_81ff37604c9dd9b3" NOLOGIN;
-    COMMENT ON ROLE "clawc_gs_81ff37604c9dd9b3" IS 'clawc grant set for purpose order-report';
-    GRANT USAGE ON SCHEMA "sales" TO "clawc_gs_81ff37604c9dd9b3";
-    GRANT SELECT ("id", "tenant_id", "total") ON TABLE "sales"."order_items" TO "clawc_gs_81ff37604c9dd9b3";
-    GRANT SELECT ("id", "tenant_id", "total") ON TABLE "sales"."orders" TO "clawc_gs_81ff37604c9dd9b3";
-    GRANT USAGE ON SCHEMA "clawc_scope" TO "clawc_gs_81ff37604c9dd9b3";
-    GRANT EXECUTE ON FUNCTION "clawc_scope".value(text) TO "clawc_gs_81ff37604c9dd9b3";
-    CREATE POLICY "clawc_gs_81ff37604c9dd9b3" ON "sales"."order_items" AS PERMISSIVE FOR ALL TO "clawc_gs_81ff37604c9dd9b3" USING (true) WITH CHECK (true);
-    CREATE POLICY "clawc_gs_81ff37604c9dd9b3_rows" ON "sales"."order_items" AS RESTRICTIVE FOR ALL TO "clawc_gs_81ff37604c9dd9b3" USING ("tenant_id"::text = "clawc_scope".value('tenant_id')) WITH CHECK ("tenant_id"::text = "clawc_scope".value('tenant_id'));
-    CREATE POLICY "clawc_gs_81ff37604c9dd9b3" ON "sales"."orders" AS PERMISSIVE FOR ALL TO "clawc_gs_81ff37604c9dd9b3" USING (true) WITH CHECK (true);
-    CREATE POLICY "clawc_gs_81ff37604c9dd9b3_rows" ON "sales"."orders" AS RESTRICTIVE FOR ALL TO "clawc_gs_81ff37604c9dd9b3" USING ("tenant_id"::text = "clawc_scope".value('tenant_id')) WITH CHECK ("tenant_id"::text = "clawc_scope".value('tenant_id'));
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'clawc_gs_d08e9a8935e28af3') THEN
+    CREATE ROLE "clawc_gs_d08e9a8935e28af3" NOLOGIN;
+    COMMENT ON ROLE "clawc_gs_d08e9a8935e28af3" IS 'clawc grant set, database shop, purpose order-report';
+    GRANT USAGE ON SCHEMA "sales" TO "clawc_gs_d08e9a8935e28af3";
+    GRANT SELECT ("id", "tenant_id", "total") ON TABLE "sales"."order_items" TO "clawc_gs_d08e9a8935e28af3";
+    GRANT SELECT ("id", "tenant_id", "total") ON TABLE "sales"."orders" TO "clawc_gs_d08e9a8935e28af3";
+    GRANT USAGE ON SCHEMA "clawc_scope" TO "clawc_gs_d08e9a8935e28af3";
+    GRANT EXECUTE ON FUNCTION "clawc_scope".value(text) TO "clawc_gs_d08e9a8935e28af3";
+    CREATE POLICY "clawc_gs_d08e9a8935e28af3" ON "sales"."order_items" AS PERMISSIVE FOR ALL TO "clawc_gs_d08e9a8935e28af3" USING (true) WITH CHECK (true);
+    CREATE POLICY "clawc_gs_d08e9a8935e28af3_rows" ON "sales"."order_items" AS RESTRICTIVE FOR ALL TO "clawc_gs_d08e9a8935e28af3" USING ("tenant_id"::text = "clawc_scope".value('tenant_id')) WITH CHECK ("tenant_id"::text = "clawc_scope".value('tenant_id'));
+    CREATE POLICY "clawc_gs_d08e9a8935e28af3" ON "sales"."orders" AS PERMISSIVE FOR ALL TO "clawc_gs_d08e9a8935e28af3" USING (true) WITH CHECK (true);
+    CREATE POLICY "clawc_gs_d08e9a8935e28af3_rows" ON "sales"."orders" AS RESTRICTIVE FOR ALL TO "clawc_gs_d08e9a8935e28af3" USING ("tenant_id"::text = "clawc_scope".value('tenant_id')) WITH CHECK ("tenant_id"::text = "clawc_scope".value('tenant_id'));
   END IF;
 END $clawc$;
-CREATE ROLE "clawc-t-77" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 4 PASSWORD :'password_verifier' VALID UNTIL :'valid_until' IN ROLE "clawc_gs_81ff37604c9dd9b3";
+CREATE ROLE "clawc-t-77" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 4 PASSWORD :'password_verifier' VALID UNTIL :'valid_until' IN ROLE "clawc_gs_d08e9a8935e28af3";
 ALTER ROLE "clawc-t-77" SET statement_timeout = '300s';
 ALTER ROLE "clawc-t-77" SET idle_in_transaction_session_timeout = '60s';
 INSERT INTO "clawc_scope".task_scope (role_name, key, value) VALUES ('clawc-t-77', 'tenant_id', 't-acme');
-COMMENT ON ROLE "clawc-t-77" IS 'clawc task t-77, purpose order-report, plan sha256 3ec97b0b73416af56f10f5c09ee7dbb789bb45347d9c23c80df028eee6de0a47';
+COMMENT ON ROLE "clawc-t-77" IS 'clawc task t-77, purpose order-report, database shop, plan sha256 c2853e9bde431d11ea700c36adade7f884dbf1c6b90a1671f175b973bf080566';
 COMMIT;

@@ -67,7 +67,11 @@ public enum PostgresPlanner {
         return "clawc-" + String(taskID.prefix(63 - 6 - 13)) + "~" + hash
     }
 
-    public static func plan(rule: Rule, task: Task, catalog: Catalog, schema: PostgresSchema?, values: Values) -> (PostgresPlan?, [Diagnostic]) {
+    /// `database`: the database the role's grants are made in. Roles are shared by the whole server while grants
+    /// and policies live in one database, so the grant set's role is named for both (a printed plan uses the
+    /// snapshot's database name).
+    public static func plan(rule: Rule, task: Task, catalog: Catalog, schema: PostgresSchema?, database: String? = nil,
+                            values: Values) -> (PostgresPlan?, [Diagnostic]) {
         var context = PassContext(rule: rule, task: task, catalog: catalog, maxChars: Int.max)
         var reported = Set<String>()
         var diagnostics: [Diagnostic] = []
@@ -122,7 +126,7 @@ public enum PostgresPlanner {
         if diagnostics.contains(where: { $0.severity == .error }) { return (nil, diagnostics) }
 
         // 2. The grant set, canonical: what the shared role holds. Row-scope columns are part of it; their values are not.
-        var canonical = ["clawc-grant-set-v1"]
+        var canonical = ["clawc-grant-set-v1", "database " + (database ?? schema?.database ?? "")]
         for item in filled {
             canonical.append([
                 "privileges " + item.grant.privileges.map(\.value).sorted().joined(separator: ","),
@@ -134,15 +138,16 @@ public enum PostgresPlanner {
         }
         let grantSetRole = "clawc_gs_" + sha256Hex(canonical.joined(separator: "\n")).prefix(16)
         let roleName = roleName(taskID: task.taskId.value)
+        let database = database ?? schema?.database ?? ""
 
         do {
             let placeholderStatements = try statements(
                 filled: filled.map { ($0.grant, $0.tables.map(\.1), $0.sequences.map(\.1)) }, scope: scope.map { ($0.key, $0.value.value) }.sorted { $0.0 < $1.0 },
-                grantSetRole: grantSetRole, roleName: roleName, task: task, purpose: rule.purpose.value, values: .placeholders, hash: nil)
+                grantSetRole: grantSetRole, roleName: roleName, task: task, purpose: rule.purpose.value, database: database, values: .placeholders, hash: nil)
             let hash = sha256Hex(placeholderStatements.joined(separator: "\n"))
             let final = try statements(
                 filled: filled.map { ($0.grant, $0.tables.map(\.1), $0.sequences.map(\.1)) }, scope: scope.map { ($0.key, $0.value.value) }.sorted { $0.0 < $1.0 },
-                grantSetRole: grantSetRole, roleName: roleName, task: task, purpose: rule.purpose.value, values: values, hash: hash)
+                grantSetRole: grantSetRole, roleName: roleName, task: task, purpose: rule.purpose.value, database: database, values: values, hash: hash)
             let plan = PostgresPlan(taskID: task.taskId.value, purpose: rule.purpose.value, roleName: roleName, grantSetRole: grantSetRole,
                                     statements: final, sha256: hash, rowScope: scope.map { ($0.key, $0.value.value) }.sorted { $0.column < $1.column })
             return (plan, diagnostics)
@@ -157,7 +162,7 @@ public enum PostgresPlanner {
     /// The statements, quoted by `PostgresQuote` alone. `hash` nil: the plan before its hash is known (the role's
     /// comment is left out of what is hashed).
     static func statements(filled: [(PostgresGrant, [String], [String])], scope: [(String, String)], grantSetRole: String, roleName: String,
-                           task: Task, purpose: String, values: Values, hash: String?) throws(PostgresQuote.Refusal) -> [String]
+                           task: Task, purpose: String, database: String, values: Values, hash: String?) throws(PostgresQuote.Refusal) -> [String]
     {
         let q = PostgresQuote.self
         let gs = try q.identifier(grantSetRole)
@@ -183,7 +188,7 @@ public enum PostgresPlanner {
             ]
         }
         // The grant set's role, its grants and policies: made once, by the first task that needs them.
-        var shared: [String] = ["CREATE ROLE \(gs) NOLOGIN;", "COMMENT ON ROLE \(gs) IS \(try q.literal("clawc grant set for purpose \(purpose)"));"]
+        var shared: [String] = ["CREATE ROLE \(gs) NOLOGIN;", "COMMENT ON ROLE \(gs) IS \(try q.literal("clawc grant set, database \(database), purpose \(purpose)"));"]
         var schemas = Set<String>()
         for (_, tables, sequences) in filled {
             for name in tables + sequences { schemas.insert(String(name.split(separator: ".")[0])) }
@@ -239,7 +244,7 @@ public enum PostgresPlanner {
             out.append("INSERT INTO \(scopeSchema).task_scope (role_name, key, value) VALUES (\(try q.literal(roleName)), \(try q.literal(column)), \(try q.literal(value)));")
         }
         if let hash {
-            out.append("COMMENT ON ROLE \(role) IS \(try q.literal("clawc task \(task.taskId.value), purpose \(purpose), plan sha256 \(hash)"));")
+            out.append("COMMENT ON ROLE \(role) IS \(try q.literal("clawc task \(task.taskId.value), purpose \(purpose), database \(database), plan sha256 \(hash)"));")
         }
         return out
     }
