@@ -8,7 +8,7 @@ import Foundation
 struct Clawc: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "clawc",
-        abstract: "Compile scope rules into least-privilege AWS session policies for AI-agent tasks.",
+        abstract: "Compile scope rules into least-privilege AWS session policies and PostgreSQL roles for AI-agent tasks.",
         discussion: """
             Exit codes: 0 success, 1 diagnostics or refusal, 2 usage error, 3 upstream failure. \
             Diagnostics go to stderr as `path:line:col: error: message [code]`; stdout carries only results.

@@ -27,8 +27,9 @@ struct CompileCommand: ParsableCommand {
         commandName: "compile",
         abstract: "Compile the session policy for one task.",
         discussion: """
-            Prints the policy JSON (minified, one trailing newline) on stdout. On any problem prints located \
-            diagnostics on stderr, nothing on stdout, and exits 1.
+            Prints the policy JSON (minified, one trailing newline) on stdout. With --target postgres, prints the SQL \
+            plan `clawc issue --to postgres` runs for the task, with placeholders where the password verifier and the \
+            expiry go. On any problem prints located diagnostics on stderr, nothing on stdout, and exits 1.
             """
     )
 

@@ -22,6 +22,10 @@ struct IssueCommand: AsyncParsableCommand {
             GetScopedCredentials instead: no token, lifetimes of seconds to minutes, and sub-agent chains with \
             `--parent-task`. Either way the issuance is recorded in the ledger first (`--ledger`, CLAWC_LEDGER, or \
             the default under $XDG_STATE_HOME), and a task gets one credential.
+
+            With `--to postgres` the task's rule must grant PostgreSQL access: clawc makes a login role for the task \
+            in the database named by --database (or CLAWC_POSTGRES_URL), with the rule's privileges, a password sent \
+            only as a SCRAM-SHA-256 verifier, and VALID UNTIL its lifetime; `clawc revoke` and `clawc sweep` end it.
             """
     )
 

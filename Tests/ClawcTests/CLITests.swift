@@ -93,7 +93,7 @@ import Testing
     }
 
     /// Help text is part of the product: snapshot it. `CLAWC_RECORD=1` writes the snapshots anew; review the diff.
-    @Test(arguments: [[], ["compile"], ["check"], ["diff"], ["issue"], ["serve"], ["revoke"], ["sweep"], ["audit", "verify"], ["audit", "head"], ["ledger", "migrate"], ["ledger", "status"], ["emit", "trust-policy"]])
+    @Test(arguments: [[], ["compile"], ["check"], ["diff"], ["issue"], ["serve"], ["revoke"], ["sweep"], ["audit", "verify"], ["audit", "head"], ["ledger", "migrate"], ["ledger", "status"], ["emit", "trust-policy"], ["emit", "postgres-schema"]])
     func helpMatchesItsSnapshot(command: [String]) throws {
         let run = try Self.run(command + ["--help"])
         #expect(run.status == 0)

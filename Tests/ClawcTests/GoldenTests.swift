@@ -13,12 +13,21 @@ import Testing
 
     @Test func thereAreGoldenCasesForEveryExampleRule() {
         let purposes = Set(Self.cases.map { $0.split(separator: "/").first.map(String.init) ?? "" })
-        #expect(purposes.isSuperset(of: ["log-analysis", "inventory-query", "config-audit"]))
+        #expect(purposes.isSuperset(of: ["log-analysis", "inventory-query", "config-audit", "order-report"]))
     }
 
     @Test(arguments: cases)
     func compilesToTheReviewedPolicy(taskFile: String) throws {
         let base = taskFile.replacingOccurrences(of: ".task.yaml", with: "").replacingOccurrences(of: ".task.json", with: "")
+        // A PostgreSQL case: the reviewed SQL plan, byte for byte, every run.
+        if FileManager.default.fileExists(atPath: Repo.path("golden/\(base).plan.sql")) {
+            let expected = try String(contentsOfFile: Repo.path("golden/\(base).plan.sql"), encoding: .utf8)
+            let first = Compiler.planPostgres(rulesDirectory: Repo.path("rules"), taskPath: Repo.path("golden/\(taskFile)"), catalog: Repo.catalog)
+            let second = Compiler.planPostgres(rulesDirectory: Repo.path("rules"), taskPath: Repo.path("golden/\(taskFile)"), catalog: Repo.catalog)
+            #expect(first.0?.text == expected, "\(taskFile): \(first.3.items.map(\.message))")
+            #expect(first.0?.text == second.0?.text)
+            return
+        }
         let expected = try String(contentsOfFile: Repo.path("golden/\(base).policy.json"), encoding: .utf8)
         let first = Compiler.compile(rulesDirectory: Repo.path("rules"), taskPath: Repo.path("golden/\(taskFile)"), catalog: Repo.catalog)
         let second = Compiler.compile(rulesDirectory: Repo.path("rules"), taskPath: Repo.path("golden/\(taskFile)"), catalog: Repo.catalog)
