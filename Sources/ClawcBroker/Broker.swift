@@ -209,7 +209,7 @@ public final class Broker: Sendable {
             return fail(.error(401, code: "missing-token", message: "no bearer token",
                                help: "send the workload's token as `Authorization: Bearer TOKEN`"), "missing-token")
         }
-        let token = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        let token = ASCIIText.trimmed(authorization.dropFirst(7))
         guard request.body.count <= Self.maxBody else {
             return fail(.error(413, code: "body-too-large", message: "the body is larger than \(Self.maxBody / 1024) KiB", help: "a task is a small JSON object"),
                         "body-too-large")
@@ -394,7 +394,7 @@ public final class Broker: Sendable {
         hash.update(data: body)
         hash.update(data: [0])
         hash.update(data: Array(format.rawValue.utf8))
-        return hash.finalize().map { String(format: "%02x", $0) }.joined()
+        return Hex.string(hash.finalize())
     }
 
     // MARK: Answers

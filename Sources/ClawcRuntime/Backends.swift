@@ -90,13 +90,13 @@ public struct WebIdentityBackend: CredentialBackend {
     /// (Kubernetes service-account tokens before 1.29 carry no `jti`). A repeat request with this same token gets
     /// the same credential back, sealed under the token's bytes (`sealingSecret`).
     public static func tokenIdentity(_ claims: IdentityClaims, token: String) -> (tokenID: String, sealingSecret: [UInt8]) {
-        let trimmed = token.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = ASCIIText.trimmed(token)
         return (claims.jwtID ?? "sha256:" + Hex.sha256(trimmed), Array(trimmed.utf8))
     }
 
     public func obtain(_ request: IssueRequest, _ authorization: Authorization) async throws(IssueFailure) -> ObtainedCredential {
         let call = STSClient.WebIdentityRequest(
-            roleARN: roleARN, sessionName: authorization.sessionName, token: token.trimmingCharacters(in: .whitespacesAndNewlines),
+            roleARN: roleARN, sessionName: authorization.sessionName, token: ASCIIText.trimmed(token),
             policy: request.policy, durationSeconds: authorization.lifetime.seconds)
         do {
             let credentials = try await sts.assumeRoleWithWebIdentity(call)

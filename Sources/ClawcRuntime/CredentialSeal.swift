@@ -29,8 +29,9 @@ public enum CredentialSeal {
         ]
         if let arn = credentials.assumedRoleARN { fields["AssumedRoleArn"] = arn }
         if let id = credentials.assumedRoleID { fields["AssumedRoleId"] = id }
-        guard let plain = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]),
-            let box = try? ChaChaPoly.seal(plain, using: key(secret: secret, taskID: taskID, tokenID: tokenID),
+        // The audit chain's canonical writer: JSONSerialization cost more than the sealing itself.
+        let plain = Data(AuditChain.canonical(fields).utf8)
+        guard let box = try? ChaChaPoly.seal(plain, using: key(secret: secret, taskID: taskID, tokenID: tokenID),
                                            authenticating: context(taskID: taskID, tokenID: tokenID))
         else { return nil }
         return version + box.combined.base64EncodedString()

@@ -213,16 +213,30 @@ public enum FormEncoding {
     }
 
     public static func escape(_ text: String) -> String {
-        var out = ""
+        let digits = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count * 2)
         for byte in text.utf8 {
-            let c = Unicode.Scalar(byte)
-            if ("A"..."Z").contains(c) || ("a"..."z").contains(c) || ("0"..."9").contains(c) || "-_.~".unicodeScalars.contains(c) {
-                out.unicodeScalars.append(c)
-            } else {
-                out += String(format: "%%%02X", byte)
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+                out.append(byte)
+            default:
+                out += [UInt8(ascii: "%"), digits[Int(byte >> 4)], digits[Int(byte & 0x0f)]]
             }
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// Trimming ASCII whitespace (space, tab, CR, LF) without Foundation's character sets, for values on every request.
+public enum ASCIIText {
+    public static func trimmed<S: StringProtocol>(_ text: S) -> String {
+        let bytes = Array(text.utf8)
+        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
+        guard let first = bytes.firstIndex(where: { !isSpace($0) }), let last = bytes.lastIndex(where: { !isSpace($0) }) else { return "" }
+        if first == 0 && last == bytes.count - 1 { return String(text) }
+        return String(decoding: bytes[first...last], as: UTF8.self)
     }
 }
 

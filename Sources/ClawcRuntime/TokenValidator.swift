@@ -212,7 +212,7 @@ public struct TokenValidator: Sendable {
     }
 
     public func validate(_ token: String, now: Date = Date()) async throws(TokenRefusal) -> IdentityClaims {
-        let token = token.trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = ASCIIText.trimmed(token)
         guard token.utf8.count <= Self.maxTokenBytes else { throw .tooLarge(token.utf8.count) }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3 else { throw .malformed("it has \(parts.count) parts, not 3") }

@@ -121,6 +121,25 @@ import Testing
         #expect(AWSDate.parse(text) == nil)
     }
 
+    /// The audit chain's canonical detail JSON reads back (with Foundation's parser) as the same map, keys sorted,
+    /// over seeded maps of hostile strings.
+    @Test func auditDetailIsCanonicalJSON() throws {
+        var generator = SplitMix64(seed: 11)
+        let alphabet: [Character] = ["a", "Z", "/", "\"", "\\", "\n", "\u{0}", "\u{1f}", "\u{7f}", "é", "\u{2028}", "😀", ":", " "]
+        func text() -> String { String((0..<Int.random(in: 0...12, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }) }
+        for _ in 0..<500 {
+            var detail: [String: String] = [:]
+            for _ in 0..<Int.random(in: 0...5, using: &generator) { detail[text()] = text() }
+            let json = AuditChain.canonical(detail)
+            let back = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String]
+            #expect(back == detail, "\(json)")
+            #expect(AuditChain.canonical(detail) == json)
+        }
+        #expect(AuditChain.canonical(["b": "1", "a": "x/y", "B": "2"]) == "{\"B\":\"2\",\"a\":\"x/y\",\"b\":\"1\"}")
+        #expect(ASCIIText.trimmed("  a b\t\r\n") == "a b" && ASCIIText.trimmed(" \n ") == "" && ASCIIText.trimmed("x") == "x")
+        #expect(FormEncoding.escape("a b+c/d=é~") == "a%20b%2Bc%2Fd%3D%C3%A9~")
+    }
+
     @Test func formEncodingKeepsUnreservedOnly() {
         #expect(FormEncoding.escape("a b+c/d=é~") == "a%20b%2Bc%2Fd%3D%C3%A9~")
         #expect(FormEncoding.encode([("Policy", "{\"a\":1}")]) == "Policy=%7B%22a%22%3A1%7D")
