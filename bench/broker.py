@@ -235,20 +235,20 @@ def main() -> int:
         lines = [
             f"At {args.rate} requests/s for {args.seconds} s each (wrk, open loop), after 3 s of warm-up; overhead = the broker's percentile minus the STS peer's alone.",
             "",
-            "| path | ledger | STS added latency | requests | non-200 | p50 | p99 | overhead p50 | overhead p99 |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| path | ledger | STS added latency | requests | achieved rate | non-200 | p50 | p99 | overhead p50 | overhead p99 |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for delay in (0, 20):
             a = results["sts_alone"][delay]
-            lines.append(f"| STS peer alone | | {delay} ms | {a['requests']} | {a['non_200']} | {ms(a['p50_us'])} | {ms(a['p99_us'])} | | |")
+            lines.append(f"| STS peer alone | | {delay} ms | {a['requests']} | {a['rate']:.0f}/s | {a['non_200']} | {ms(a['p50_us'])} | {ms(a['p99_us'])} | | |")
         for name in ledgers:
             for delay in (0, 20):
                 a = results["broker"][name][delay]
-                lines.append(f"| `clawc serve` | {name} | {delay} ms | {a['requests']} | {a['non_200']} | {ms(a['p50_us'])} | {ms(a['p99_us'])} | "
+                lines.append(f"| `clawc serve` | {name} | {delay} ms | {a['requests']} | {a['rate']:.0f}/s | {a['non_200']} | {ms(a['p50_us'])} | {ms(a['p99_us'])} | "
                              f"{ms(a['overhead_p50_us'])} | {ms(a['overhead_p99_us'])} |")
         for delay in (0, 20):
             a = results["processes"][delay]
-            lines.append(f"| `clawc issue` processes, one at a time | SQLite | {delay} ms | {a['requests']} | {a['failures']} | {ms(a['p50_us'])} | "
+            lines.append(f"| `clawc issue` processes, one at a time | SQLite | {delay} ms | {a['requests']} | | {a['failures']} | {ms(a['p50_us'])} | "
                          f"{ms(a['p99_us'])} | {ms(a['overhead_p50_us'])} | {ms(a['overhead_p99_us'])} |")
         lines += ["", f"Highest sustained rate, one node, 0 ms STS (wrk closed loop, {args.max_connections} connections, {args.max_seconds} s):", "",
                   "| ledger | issuances/s | non-200 | p50 | p99 |", "| --- | ---: | ---: | ---: | ---: |"]

@@ -25,8 +25,9 @@ done
 swift build -c release --product clawc
 clawc="$(swift build -c release --show-bin-path)/clawc"
 work=$(mktemp -d /tmp/clawc-bench-pgcred.XXXXXX)
-trap 'Tests/peers/pg.sh stop "$work/pg"; rm -rf "$work"' EXIT
-super=$(Tests/peers/pg.sh start "$work/pg" 54341)
+pg_dir=$(mktemp -d /tmp/clawc-bench-pg.XXXXXX)    # its own folder: the server runs as another user when this runs as root
+trap 'Tests/peers/pg.sh stop "$pg_dir"; rm -rf "$work" "$pg_dir"' EXIT
+Tests/peers/pg.sh start "$pg_dir" 54341 >/dev/null
 PGPASSWORD=clawc-test-password psql -q -h 127.0.0.1 -p 54341 -U clawc -d postgres <<'SQL'
 CREATE ROLE clawc_admin LOGIN CREATEROLE PASSWORD 'admin-pw';
 GRANT pg_signal_backend TO clawc_admin;

@@ -108,9 +108,13 @@ public final class Broker: Sendable {
     let inFlight = Coalescer()
     let logger: Logger
     let catalog: Catalog
+    /// The administrative database connection for PostgreSQL purposes (`--database`); nil: they are not served.
+    let postgres: PostgresAdmin?
 
     public init(configuration: Configuration, rules: RuleStore, ledger: any LedgerStore, catalog: Catalog, parent: ParentSession?,
-                revoker: Revoker?, subjects: SubjectLimits, upstreamLimit: UpstreamLimit, metrics: BrokerMetrics, logger: Logger) {
+                revoker: Revoker?, subjects: SubjectLimits, upstreamLimit: UpstreamLimit, metrics: BrokerMetrics, logger: Logger,
+                postgres: PostgresAdmin? = nil) {
+        self.postgres = postgres
         self.configuration = configuration
         self.rules = rules
         self.ledger = ledger
@@ -169,6 +173,7 @@ public final class Broker: Sendable {
             await parent.refreshIfDue(longestLifetime: snapshot.longestLifetime)
             if let problem = await parent.problem() { return "parent session: \(problem)" }
         }
+        if let postgres, let problem = await postgres.problem() { return "database: \(problem)" }
         return nil
     }
 
@@ -278,6 +283,9 @@ public final class Broker: Sendable {
     }
 
     func issue(_ task: Task, token: String, claims: IdentityClaims, format: CredentialFormat, snapshot: RuleStore.Snapshot) async -> Answer {
+        if let rule = snapshot.ruleSet.rule(for: task.purpose.value), rule.isPostgres {
+            return await issuePostgres(task, token: token, claims: claims, format: format, snapshot: snapshot)
+        }
         // The node's STS budget is taken before anything is written: a request refused here leaves no row.
         guard await upstreamLimit.acquire() else {
             return Answer(response: .error(429, code: "sts-rate-limited", message: "this broker is at its STS request rate",
@@ -321,6 +329,38 @@ public final class Broker: Sendable {
             if case .outcomeUnknown = error {
                 logger.error("outcome unknown", metadata: ["task": .string(task.taskId.value), "code": .string(error.code)])
             }
+            return Answer(response: Self.response(for: error), outcome: error.code, code: error.code, repeated: false)
+        }
+    }
+
+    /// A PostgreSQL purpose: a login role for the task, through the ledger like any issuance, keyed on the token (a
+    /// repeat with the same token gets the same login back).
+    func issuePostgres(_ task: Task, token: String, claims: IdentityClaims, format: CredentialFormat, snapshot: RuleStore.Snapshot) async -> Answer {
+        func refuse(_ status: Int, _ code: String, _ message: String, _ help: String) -> Answer {
+            Answer(response: .error(status, code: code, message: message, help: help), outcome: code, code: code, repeated: false)
+        }
+        guard let postgres else {
+            return refuse(400, "postgres-not-served", "purpose `\(task.purpose.value)` grants PostgreSQL access, and this broker serves no database",
+                          "start clawc serve with --database URL (or CLAWC_POSTGRES_URL)")
+        }
+        guard format == .json else {
+            return refuse(400, "bad-request", "`format=\(format.rawValue)` is for AWS credentials", "ask for a PostgreSQL login with `?format=json`")
+        }
+        do {
+            try WebIdentityBackend.checkBinding(claims, taskID: task.taskId.value)
+        } catch {
+            return Answer(response: Self.response(for: error), outcome: error.code, code: error.code, repeated: false)
+        }
+        let identity = WebIdentityBackend.tokenIdentity(claims, token: token)
+        let issuer = PostgresIssuer(ruleSet: snapshot.ruleSet, catalog: catalog, schema: snapshot.postgresSchema, ledger: ledger, admin: postgres,
+                                    subject: claims.subject)
+        do {
+            let credential = try await issuer.issue(task, token: (identity.tokenID, claims.expiresAt, identity.sealingSecret))
+            if !credential.repeated { metrics.upstream(service: "postgres", outcome: "ok") }
+            return Answer(response: .json(200, credential.render(.json)), outcome: credential.repeated ? "repeated" : "issued", code: nil,
+                          repeated: credential.repeated)
+        } catch {
+            if error.exitCode == 3 { metrics.upstream(service: "postgres", outcome: error.code == "outcome-unknown" ? "unknown" : "unavailable") }
             return Answer(response: Self.response(for: error), outcome: error.code, code: error.code, repeated: false)
         }
     }

@@ -14,6 +14,8 @@ public final class RuleStore: @unchecked Sendable {
         /// The longest credential any rule may ask for (its `lifetime.max`, else STS's default hour): the parent
         /// session of `--via scoped` is refreshed while it still has more than this left.
         public var longestLifetime: Int
+        /// The rules folder's `postgres-schema.json`, for PostgreSQL purposes; nil when there is none.
+        public var postgresSchema: PostgresSchema? = nil
     }
 
     /// Why a rules folder cannot be served: the rendered diagnostics.
@@ -68,7 +70,16 @@ public final class RuleStore: @unchecked Sendable {
             let errors = bag.errorCount
             throw LoadFailure(rendered: DiagnosticRenderer.render(bag), summary: "\(errors) error\(errors == 1 ? "" : "s") in `\(directory)`")
         }
+        var schema: PostgresSchema?
+        switch PostgresSchema.load(rulesDirectory: directory, displayPath: directory) {
+        case .success(let loaded): schema = loaded
+        case .failure(let diagnostic):
+            var failed = DiagnosticBag()
+            failed.add(diagnostic)
+            throw LoadFailure(rendered: DiagnosticRenderer.render(failed), summary: "`\(PostgresSchema.fileName)` in `\(directory)` cannot be read")
+        }
         let longest = ruleSet.rules.map { $0.lifetime.maxSeconds?.value ?? $0.lifetime.defaultSeconds?.value ?? 3600 }.max() ?? 3600
-        return Snapshot(ruleSet: ruleSet, prepared: PreparedRules(ruleSet: ruleSet, catalog: catalog), loadedAt: Date(), longestLifetime: longest)
+        return Snapshot(ruleSet: ruleSet, prepared: PreparedRules(ruleSet: ruleSet, catalog: catalog), loadedAt: Date(), longestLifetime: longest,
+                        postgresSchema: schema)
     }
 }

@@ -17,6 +17,8 @@ public struct PostgresCredential: Sendable {
     public var taskID: String
     /// The plan's hash, as the ledger and the role's comment record it.
     public var planSHA256: String
+    /// True when this is the login issued earlier for the same task and token, handed back to a repeat request.
+    public var repeated = false
 
     /// `postgresql://user:password@host:port/database`, each part percent-encoded.
     public var uri: String {
@@ -72,7 +74,11 @@ public struct PostgresIssuer: Sendable {
     /// A credential's shortest useful life, and the floor under estimates.
     public static let floorSeconds = 60
 
-    public func issue(_ task: Task, now: Date = Date(), explain: (String) -> Void = { _ in }) async throws(IssueFailure) -> PostgresCredential {
+    /// `token`: the caller's token identity, when there is one (the broker): the ledger keys the issuance on it (one
+    /// token, one issuance), and a repeat with the same token, while the role lives, gets the same credential back,
+    /// sealed in the ledger under the token's bytes as AWS credentials are.
+    public func issue(_ task: Task, token: (tokenID: String, expiresAt: Date?, sealingSecret: [UInt8])? = nil, now: Date = Date(),
+                      explain: (String) -> Void = { _ in }) async throws(IssueFailure) -> PostgresCredential {
         // 1. The plan, checked before anything is written or connected to.
         guard let rule = ruleSet.rule(for: task.purpose.value) else {
             throw .diagnostics(Compiler.compile(ruleSet: ruleSet, task: task, catalog: catalog).diagnostics)
@@ -102,10 +108,13 @@ public struct PostgresIssuer: Sendable {
 
         // 2. The ledger, before the database: a task seen before is refused here, across processes and machines.
         var entry = Ledger.Entry(
-            taskID: task.taskId.value, purpose: rule.purpose.value, subject: subject, jwtID: nil, policySHA256: plan.sha256,
-            sessionName: plan.roleName, roleARN: admin.target, via: .postgres, tokenExpiresAt: nil, now: now)
+            taskID: task.taskId.value, purpose: rule.purpose.value, subject: subject, jwtID: token?.tokenID, policySHA256: plan.sha256,
+            sessionName: plan.roleName, roleARN: admin.target, via: .postgres, tokenExpiresAt: token?.expiresAt, now: now)
         entry.policy = reviewed.text
-        do { try await ledger.begin(entry) } catch { throw .ledger(error) }
+        do { try await ledger.begin(entry) } catch {
+            if let token, let repeated = try await repeatIssuance(entry, token: token, refusal: error, now: now, explain: explain) { return repeated }
+            throw .ledger(error)
+        }
 
         // 3. The role, in one transaction.
         do {
@@ -129,14 +138,48 @@ public struct PostgresIssuer: Sendable {
         explain("made role \(plan.roleName) in \(admin.target), valid until \(AWSDate.format(expiration))")
 
         // 4. The record. A failure leaves the row `issuing` for sweep, which drops the role; the credential is returned.
+        let sealed = token.flatMap { token in
+            CredentialSeal.seal(Self.sealable(role: plan.roleName, password: password, expiration: expiration), secret: token.sealingSecret,
+                                taskID: entry.taskID, tokenID: token.tokenID)
+        }
         do {
             try await ledger.recordIssued(task: entry.taskID, accessKeyID: plan.roleName, sessionID: nil, expiresAt: expiration, state: .issued,
-                                          roleARN: nil, sealed: nil, now: Date())
+                                          roleARN: nil, sealed: sealed, now: Date())
         } catch {
             explain("warning: the ledger could not record the role (\(error.description)); `clawc sweep` will drop it as a stale issuance")
         }
         return PostgresCredential(user: plan.roleName, password: password, host: admin.location.host, port: admin.location.port,
                                   database: admin.location.database, expiration: expiration, taskID: entry.taskID, planSHA256: plan.sha256)
+    }
+
+    /// The sealed form of a role's login: the seal's credential shape, with the password as its secret.
+    static func sealable(role: String, password: String, expiration: Date) -> TemporaryCredentials {
+        TemporaryCredentials(accessKeyID: role, secretAccessKey: password, sessionToken: "", expiration: expiration, assumedRoleARN: nil, assumedRoleID: nil)
+    }
+
+    /// The login issued earlier for this task, when the refused request repeats it: same task, same token (by ID,
+    /// and able to open the sealed copy, which only the token's bytes can), same plan, a role recorded and not
+    /// expired. Anything else is nil and the refusal stands. The hand-back is written to the audit chain first.
+    func repeatIssuance(_ entry: Ledger.Entry, token: (tokenID: String, expiresAt: Date?, sealingSecret: [UInt8]), refusal: LedgerRefusal,
+                        now: Date, explain: (String) -> Void) async throws(IssueFailure) -> PostgresCredential? {
+        switch refusal {
+        case .taskAlreadyIssued, .tokenAlreadyUsed: break
+        default: return nil
+        }
+        guard let earlier = try? await ledger.entry(task: entry.taskID), earlier.via == .postgres, earlier.jwtID == token.tokenID,
+            earlier.policySHA256 == entry.policySHA256, earlier.state == .issued, let expiresAt = earlier.expiresAt, expiresAt > now,
+            let sealed = earlier.sealedCredential,
+            let opened = CredentialSeal.open(sealed, secret: token.sealingSecret, taskID: entry.taskID, tokenID: token.tokenID),
+            opened.accessKeyID == earlier.accessKeyID
+        else { return nil }
+        do {
+            try await ledger.audit("returned", task: entry.taskID, detail: ["role": opened.accessKeyID, "jti": token.tokenID], now: Date())
+        } catch { throw .ledger(error) }
+        explain("repeat: task `\(entry.taskID)` already has a live role issued for this token; returning it (nothing run)")
+        var credential = PostgresCredential(user: opened.accessKeyID, password: opened.secretAccessKey, host: admin.location.host, port: admin.location.port,
+                                            database: admin.location.database, expiration: opened.expiration, taskID: entry.taskID, planSHA256: entry.policySHA256)
+        credential.repeated = true
+        return credential
     }
 }
 

@@ -133,7 +133,9 @@ public final class PostgresAdmin: Sendable {
                 if ContinuousClock.now > deadline {
                     return .blocked("\(seen.1) session(s) of role `\(role)` did not end within \(Self.terminateDeadline) (is the administrative role a member of pg_signal_backend?)")
                 }
-                try await _Concurrency.Task.sleep(for: .milliseconds(100))
+                // Every session seen was ended (pg_terminate_backend waited for each to exit): look again at once.
+                // Otherwise some could not be signalled yet: wait a little before trying again.
+                if seen.0 < seen.1 { try await _Concurrency.Task.sleep(for: .milliseconds(100)) }
             }
             // 3. Its row-scope values, then the role.
             try await Self.execute("""
@@ -162,6 +164,16 @@ public final class PostgresAdmin: Sendable {
                     return .blocked("role `\(role)` is NOLOGIN and has no sessions, but cannot be dropped: \(self.describe(error))")
                 }
             }
+        }
+    }
+
+    /// nil when the database answers, else why not (for the broker's `/readyz`).
+    public func problem() async -> String? {
+        do {
+            _ = try await call { connection in try await Self.execute("SELECT 1", on: connection) }
+            return nil
+        } catch {
+            return error.code + ": " + HostileText.escape(String(error.rendered.prefix(300)))
         }
     }
 

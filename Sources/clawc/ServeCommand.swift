@@ -21,6 +21,9 @@ struct ServeCommand: AsyncParsableCommand {
             or AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, refreshed ahead of expiry. Callers' tokens carry the \
             broker's audience (default `clawc`), which STS does not accept. With `--via web-identity` the caller's \
             token is forwarded to AssumeRoleWithWebIdentity. Several brokers may share one PostgreSQL ledger.
+
+            With --database URL (or CLAWC_POSTGRES_URL), purposes whose rules grant PostgreSQL access are served too: \
+            the answer is what `clawc issue --to postgres --format json` prints, a login role for the task.
             """
     )
 
@@ -46,6 +49,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "With --via web-identity: record issuances in the ledger only; leave the role's trust policy alone.")
     var noTrustPolicy = false
     @OptionGroup var ledgerOptions: LedgerOptions
+    @OptionGroup var databaseOptions: DatabaseOptions
     @OptionGroup var catalogOptions: CatalogOptions
 
     func validate() throws {
@@ -141,7 +145,7 @@ struct ServeCommand: AsyncParsableCommand {
         let broker = Broker(
             configuration: configuration, rules: store, ledger: ledger, catalog: catalog, parent: parent, revoker: revoker,
             subjects: SubjectLimits(rate: subjectRate, burst: subjectRate * 2), upstreamLimit: UpstreamLimit(rate: stsRate),
-            metrics: BrokerMetrics(), logger: logger)
+            metrics: BrokerMetrics(), logger: logger, postgres: try databaseOptions.admin(environment: environment))
         if let explanation = ledgerOptions.explanation { logger.info("ledger", metadata: ["ledger": .string(explanation)]) }
         do {
             try await closing(ledger) { try await BrokerServer(broker: broker, host: host, port: port, logger: logger).run() }

@@ -267,6 +267,40 @@ struct PostgresCredentialTests {
         await shop.drop()
     }
 
+    /// `clawc serve --database`: a PostgreSQL purpose over HTTP, once per task; a retry with the same token gets the
+    /// same login back, another token `409`.
+    @Test(.timeLimit(.minutes(3))) func theBrokerServesPostgresPurposes() async throws {
+        let shop = try await ShopDatabase.make()
+        let base = try BrokerTests()
+        let node = try await offPool {
+            try BrokerProcess(["--rules", shop.rules.path, "--issuer", base.peers.issuer.absoluteString, "--ledger", shop.ledger, "--database", shop.adminURL],
+                              environment: try base.scopedEnvironment())
+        }
+        defer { node.stop() }
+        let id = "pg-broker-\(UUID().uuidString.prefix(6))"
+        let token = try base.token()
+        let (ready, first, again, other, wrongFormat) = try await offPool {
+            let task: [String: Any] = ["taskId": id, "purpose": "order-report", "tags": ["tenant": "t-acme"], "estimatedDuration": "5m"]
+            return (try node.send("GET", "/readyz"), try node.credentials(token: token, task: task), try node.credentials(token: token, task: task),
+                    try node.credentials(token: try base.token(), task: task), try node.credentials(token: token, task: task, query: "?format=credential-process"))
+        }
+        #expect(ready.status == 200, "\(ready.body)")
+        #expect(first.status == 200 && first.json["user"] as? String == "clawc-\(id)", "\(first.body)")
+        #expect(again.status == 200 && again.json["password"] as? String == first.json["password"] as? String, "the same login again: \(again.body)")
+        #expect(other.status == 409 && other.code == "already-issued", "\(other.body)")
+        #expect(wrongFormat.status == 400, "\(wrongFormat.body)")
+        let uri = try #require(first.json["uri"] as? String)
+        let answers = try await session(uri, ["SELECT count(*) FROM sales.orders"])
+        #expect((try? answers[0].get()) == "2", "\(answers)")
+        let conformance = try await offPool {
+            try BrokerTests.checkAgainstOpenAPI([("POST", "/v1/credentials", first), ("POST", "/v1/credentials", other), ("POST", "/v1/credentials", wrongFormat)])
+        }
+        #expect(conformance.status == 0, "\(conformance.stdout)\(conformance.stderr)")
+        #expect(!node.logText.contains(first.json["password"] as? String ?? "?"), "no password in the broker's log")
+        node.stop()
+        await shop.drop()
+    }
+
     /// 100 tasks at once on one database: 100 roles, one grant-set role, and one ACL entry for it on the table.
     @Test(.timeLimit(.minutes(5))) func aHundredConcurrentIssuancesShareOneGrantSetRole() async throws {
         let shop = try await ShopDatabase.make()
