@@ -29,20 +29,22 @@ public enum Compiler {
         var bag = DiagnosticBag()
         let (ruleSet, ruleDiagnostics) = RuleSet.load(directory: rulesDirectory, displayPath: rulesDisplay ?? rulesDirectory)
         bag.add(contentsOf: ruleDiagnostics)
-        var task: Task?
-        switch YAMLSource.load(path: taskPath, displayPath: taskDisplay ?? taskPath) {
-        case .failure(let diagnostic): bag.add(diagnostic)
-        case .success(let source):
-            let (parsed, found) = SyntaxReader.task(source)
-            bag.add(contentsOf: found)
-            task = parsed
-        }
+        let (task, taskDiagnostics) = readTask(path: taskPath, display: taskDisplay)
+        bag.add(contentsOf: taskDiagnostics)
         guard let ruleSet, let task, !bag.hasErrors else {
             return Outcome(json: nil, ir: nil, diagnostics: bag, explain: [], rule: nil, task: task)
         }
         var outcome = compile(ruleSet: ruleSet, task: task, catalog: catalog, maxChars: maxChars)
         outcome.diagnostics.add(contentsOf: bag.items)
         return outcome
+    }
+
+    /// A task file (YAML or JSON), or the diagnostics that say why not.
+    public static func readTask(path: String, display: String? = nil) -> (Task?, [Diagnostic]) {
+        switch YAMLSource.load(path: path, displayPath: display ?? path) {
+        case .failure(let diagnostic): return (nil, [diagnostic])
+        case .success(let source): return SyntaxReader.task(source)
+        }
     }
 
     /// Reads the rules folder (and its `postgres-schema.json`, when there is one) and the task file, then plans the
@@ -58,14 +60,8 @@ public enum Compiler {
         case .success(let loaded): schema = loaded
         case .failure(let diagnostic): bag.add(diagnostic)
         }
-        var task: Task?
-        switch YAMLSource.load(path: taskPath, displayPath: taskPath) {
-        case .failure(let diagnostic): bag.add(diagnostic)
-        case .success(let source):
-            let (parsed, found) = SyntaxReader.task(source)
-            bag.add(contentsOf: found)
-            task = parsed
-        }
+        let (task, taskDiagnostics) = readTask(path: taskPath)
+        bag.add(contentsOf: taskDiagnostics)
         guard let ruleSet, let task, !bag.hasErrors else { return (nil, nil, task, bag) }
         guard let rule = ruleSet.rule(for: task.purpose.value) else {
             let outcome = compile(ruleSet: ruleSet, task: task, catalog: catalog)  // the unknown-purpose error, with its suggestion

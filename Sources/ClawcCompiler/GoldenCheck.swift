@@ -92,12 +92,7 @@ public enum GoldenCheck {
             }
             if expected == json { continue }
             if update {
-                do {
-                    try json.write(toFile: policyPath, atomically: true, encoding: .utf8)
-                    report.updated.append(policyPath)
-                } catch {
-                    report.diagnostics.add(.fileError("unwritable-file", "cannot write `\(policyPath)`", path: policyPath))
-                }
+                write(json, to: policyPath, &report)
                 continue
             }
             let file = SourceFile(path: policyPath, text: expected ?? "")
@@ -131,12 +126,7 @@ public enum GoldenCheck {
         let expected = try? String(contentsOfFile: planPath, encoding: .utf8)
         if expected == text { return }
         if update {
-            do {
-                try text.write(toFile: planPath, atomically: true, encoding: .utf8)
-                report.updated.append(planPath)
-            } catch {
-                report.diagnostics.add(.fileError("unwritable-file", "cannot write `\(planPath)`", path: planPath))
-            }
+            write(text, to: planPath, &report)
             return
         }
         guard let expected else {
@@ -154,6 +144,16 @@ public enum GoldenCheck {
         report.diagnostics.add(.error(
             "golden-mismatch", "the plan differs from the reviewed one", at: SourceSpan(file: SourceFile(path: planPath, text: expected), start: .init(line: 1, column: 1)),
             help: "if the change is intended, run `clawc check --update` and commit the new plan with the rule change", notes: notes))
+    }
+
+    /// `--update`: the reviewed file rewritten with what the rules compile to now, and said so.
+    static func write(_ text: String, to path: String, _ report: inout Report) {
+        do {
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            report.updated.append(path)
+        } catch {
+            report.diagnostics.add(.fileError("unwritable-file", "cannot write `\(path)`", path: path))
+        }
     }
 
     /// Proves `policy` inside the rule's envelope; a failure names a concrete request the rule does not allow.

@@ -170,25 +170,6 @@ extension SyntaxReader {
         return parseTemplate(value, params: params, &reader)
     }
 
-    /// A template whose `{param}` slots name params of the rule.
-    static func parseTemplate(_ value: Located<String>, params: [Param]?, _ reader: inout NodeReader) -> Template? {
-        switch Template.parse(value) {
-        case .failure(let diagnostic):
-            reader.diagnostics.append(diagnostic)
-            return nil
-        case .success(let template):
-            guard let params else { return template }
-            for case .slot(.param(let name), let offset, let length) in template.pieces where !params.contains(where: { $0.name.value == name }) {
-                let guess = Suggestion.closest(to: name, in: params.map(\.name.value))
-                reader.diagnostics.append(.error(
-                    "unknown-slot", "slot `{\(name)}` names no param of this rule", at: value.span(ofScalarsAt: offset, count: length),
-                    help: guess.map { "did you mean `{\($0)}`?" } ?? "declare it under `params:`, or use `{task.id}` or `{task.tags.NAME}`"))
-                return nil
-            }
-            return template
-        }
-    }
-
     static func firstDuplicate(_ values: [Located<String>]) -> Located<String>? {
         var seen = Set<String>()
         for value in values {

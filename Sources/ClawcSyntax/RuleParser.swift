@@ -386,6 +386,12 @@ public enum SyntaxReader {
                 help: "resources start with `arn:`, such as `arn:aws:s3:::bucket/*`"))
             return nil
         }
+        return parseTemplate(value, params: params, &reader)
+    }
+
+    /// A template whose `{param}` slots each name a param of the rule (unchecked when `params` is nil: the rule's
+    /// own `params` did not read).
+    static func parseTemplate(_ value: Located<String>, params: [Param]?, _ reader: inout NodeReader) -> Template? {
         switch Template.parse(value) {
         case .failure(let diagnostic):
             reader.diagnostics.append(diagnostic)

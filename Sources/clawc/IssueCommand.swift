@@ -110,14 +110,8 @@ struct IssueCommand: AsyncParsableCommand {
         let (ruleSet, ruleDiagnostics) = RuleSet.load(directory: rules, displayPath: rules)
         var bag = DiagnosticBag()
         bag.add(contentsOf: ruleDiagnostics.filter { $0.severity == .error })
-        var parsedTask: Task?
-        switch YAMLSource.load(path: task, displayPath: task) {
-        case .failure(let diagnostic): bag.add(diagnostic)
-        case .success(let source):
-            let (found, problems) = SyntaxReader.task(source)
-            bag.add(contentsOf: problems)
-            parsedTask = found
-        }
+        let (parsedTask, taskDiagnostics) = Compiler.readTask(path: task)
+        bag.add(contentsOf: taskDiagnostics)
         guard let ruleSet, let parsedTask, !bag.hasErrors else {
             Console.error(DiagnosticRenderer.render(bag))
             throw ExitCode(1)
