@@ -88,6 +88,11 @@ public struct PostgresIssuer: Sendable {
         var bag = DiagnosticBag()
         bag.add(contentsOf: problems.filter { $0.severity == .error })
         guard let reviewed, !bag.hasErrors else { throw .diagnostics(bag) }
+        if let schema, schema.database != admin.location.database {
+            throw .refused(code: "postgres-schema-mismatch",
+                           message: "the rules folder's \(PostgresSchema.fileName) describes database `\(schema.database)`, and --database names `\(admin.location.database)`",
+                           help: "write the snapshot of the database tasks use: `clawc emit postgres-schema --database URL`")
+        }
         let lifetime: LifetimeChoice
         switch LifetimePolicy.choose(estimated: task.estimatedDuration?.value, ruleDefault: rule.lifetime.defaultSeconds?.value,
                                      ruleMax: rule.lifetime.maxSeconds?.value, roleMax: SyntaxReader.maxLifetimeSeconds,
@@ -136,6 +141,14 @@ public struct PostgresIssuer: Sendable {
             }
         }
         explain("made role \(plan.roleName) in \(admin.target), valid until \(AWSDate.format(expiration))")
+
+        // A revoke or sweep that ran while the transaction was open found no role and closed the row: the role made
+        // since must not outlive that decision.
+        if let current = try? await ledger.entry(task: entry.taskID), current.state != .issuing {
+            _ = try? await admin.end(role: plan.roleName, taskID: entry.taskID)
+            throw .refused(code: "revoked-during-issue", message: "task `\(entry.taskID)` was revoked while its role was being made; the role was ended",
+                           help: "ask the orchestrator for a new task ID")
+        }
 
         // 4. The record. A failure leaves the row `issuing` for sweep, which drops the role; the credential is returned.
         let sealed = token.flatMap { token in
@@ -204,7 +217,7 @@ public struct PostgresRevocation: Sendable {
                            help: "pass that database's administrative URL with --database")
         }
         let role = entry.accessKeyID ?? entry.sessionName
-        let outcome = try await admin.end(role: role)
+        let outcome = try await admin.end(role: role, taskID: entry.taskID)
         switch outcome {
         case .dropped(let sessions):
             do { try await ledger.transition(task: entry.taskID, to: state, event: event, detail: ["role": role, "sessionsEnded": String(sessions)], now: now) } catch {

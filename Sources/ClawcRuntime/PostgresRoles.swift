@@ -67,8 +67,12 @@ public final class PostgresAdmin: Sendable {
         } catch {
             let why = describe(error)
             if let psql = error as? PSQLError, let server = psql.serverInfo {
-                // The server answered with an error: its transaction is rolled back (a failed COMMIT too).
-                throw .refused(why, sqlState: server[.sqlState])
+                // A plain ERROR rolls the transaction back, at COMMIT too. A FATAL or PANIC during COMMIT (the session
+                // terminated while waiting for a synchronous standby, "already committed locally") does not say that:
+                // only before COMMIT is every server error a rollback.
+                let severity = server[.severity] ?? server[.localizedSeverity] ?? ""
+                if stage.value != .commit || severity == "ERROR" { throw .refused(why, sqlState: server[.sqlState]) }
+                throw .unknown(why)
             }
             switch stage.value {
             case .begin, .statements: throw .unreachable(why)
@@ -107,15 +111,23 @@ public final class PostgresAdmin: Sendable {
 
     /// NOLOGIN, then terminate the role's backends until none remain, then drop it; objects it owns are reassigned
     /// to the administrative role and dropped (in this database) when they block the drop.
-    public func end(role: String) async throws(IssueFailure) -> EndOutcome {
+    /// `taskID`: the task the ledger says the role is for. A role of that name whose comment does not name the task
+    /// (one clawc did not make for it) is left alone.
+    public func end(role: String, taskID: String) async throws(IssueFailure) -> EndOutcome {
         let quoted: String
         do { quoted = try PostgresQuote.identifier(role) } catch {
             throw .refused(code: "bad-role-name", message: "the ledger names role `\(HostileText.escape(role))`, which clawc cannot quote: \(error)", help: nil)
         }
         let literal = (try? PostgresQuote.literal(role)) ?? "''"
         return try await call { connection in
-            let exists = try await connection.query(PostgresQuery(unsafeSQL: "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = \(literal)"), logger: Self.logger).collect()
-            if exists.isEmpty { return .absent }
+            let found = try await connection.query(PostgresQuery(unsafeSQL: """
+                SELECT oid::int8, coalesce(pg_catalog.shobj_description(oid, 'pg_authid'), '') FROM pg_catalog.pg_roles WHERE rolname = \(literal)
+                """), logger: Self.logger).collect()
+            guard let row = found.first else { return .absent }
+            let (oid, comment) = try row.decode((Int64, String).self)
+            guard comment.hasPrefix("clawc task \(taskID), ") else {
+                return .blocked("role `\(role)` exists but is not the role clawc made for task `\(taskID)` (its comment says otherwise); it was left alone")
+            }
             // 1. No new sessions.
             try await Self.execute("ALTER ROLE \(quoted) NOLOGIN", on: connection)
             // 2. End the live ones: VALID UNTIL and NOLOGIN are checked only at login.
@@ -145,19 +157,28 @@ public final class PostgresAdmin: Sendable {
                   END IF;
                 END $clawc$
                 """, on: connection)
+            // A backend that passed the login check just before NOLOGIN and is not yet listed is ended after the drop,
+            // by the role's OID (the name is gone then).
+            func endStragglers() async throws {
+                _ = try await connection.query(PostgresQuery(unsafeSQL: """
+                    SELECT pg_catalog.pg_terminate_backend(pid, 2000) FROM pg_catalog.pg_stat_activity WHERE usesysid = \(oid)
+                    """), logger: Self.logger).collect()
+            }
             do {
                 try await Self.execute("DROP ROLE \(quoted)", on: connection)
+                try await endStragglers()
                 return .dropped(sessionsEnded: ended)
             } catch let error as PSQLError where error.serverInfo?[.sqlState] == "2BP01" {
-                // Objects or privileges depend on the role: hand its objects to the administrative role, drop what
-                // remains, and try again, all in one transaction.
+                // Objects or privileges depend on the role: drop them (never hand them to the administrative role: a
+                // view or SECURITY DEFINER function a task made would then run with the administrator's rights), and
+                // try again, in one transaction. DROP OWNED needs membership in the role.
                 do {
                     try await Self.execute("BEGIN", on: connection)
                     try await Self.execute("GRANT \(quoted) TO CURRENT_USER", on: connection)
-                    try await Self.execute("REASSIGN OWNED BY \(quoted) TO CURRENT_USER", on: connection)
                     try await Self.execute("DROP OWNED BY \(quoted)", on: connection)
                     try await Self.execute("DROP ROLE \(quoted)", on: connection)
                     try await Self.execute("COMMIT", on: connection)
+                    try await endStragglers()
                     return .dropped(sessionsEnded: ended)
                 } catch {
                     try? await Self.execute("ROLLBACK", on: connection)

@@ -150,7 +150,12 @@ public struct Sweeper: Sendable {
         let postgresRows = rows.filter { $0.via == .postgres }
         if !postgresRows.isEmpty {
             if let postgres {
-                for entry in postgresRows {
+                for entry in postgresRows where entry.roleARN != postgres.admin.target {
+                    report.failures.append(RevocationFailure(
+                        code: "other-database", message: "task `\(entry.taskID)`: its role is in \(entry.roleARN), not in \(postgres.admin.target); run sweep with that database's URL",
+                        upstream: false))
+                }
+                for entry in postgresRows where entry.roleARN == postgres.admin.target {
                     let expired = entry.state == .issued
                     do {
                         let outcome = try await postgres.end(entry, to: expired ? .retired : .revoked, event: expired ? "retired" : "revoked", now: now)

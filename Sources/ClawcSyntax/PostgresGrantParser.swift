@@ -20,6 +20,9 @@ extension SyntaxReader {
         return text.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || $0.isASCIIDigit || $0 == "_" }
     }
 
+    /// Schemas no grant may reach: the system's, and clawc's own (the ledger, the row scope).
+    public static let reservedSchemas: Set<String> = ["pg_catalog", "information_schema", "clawc", "clawc_scope"]
+
     /// Why `name` is not `schema.object`, or nil when it is.
     public static func qualifiedNameProblem(_ name: String) -> String? {
         let parts = name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
@@ -27,6 +30,9 @@ extension SyntaxReader {
         if parts.count != 2 { return "`\(HostileText.clipped(name, to: 80))` is not `schema.name`" }
         for part in parts where !isSQLIdentifier(part) {
             return "`\(HostileText.clipped(part, to: 80))` in `\(HostileText.clipped(name, to: 80))` is not a lowercase SQL identifier"
+        }
+        if reservedSchemas.contains(parts[0]) || parts[0].hasPrefix("pg_") {
+            return "`\(parts[0])` is a schema of PostgreSQL's or clawc's own, never granted"
         }
         return nil
     }

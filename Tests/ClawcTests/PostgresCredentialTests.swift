@@ -267,6 +267,25 @@ struct PostgresCredentialTests {
         await shop.drop()
     }
 
+    /// The snapshot may be stale: with row-level security turned off in the database since, `rows` would limit
+    /// nothing, so the plan checks the table itself and nothing is made.
+    @Test(.timeLimit(.minutes(2))) func rowsOnATableWhoseRowSecurityIsOffNowIsRefused() async throws {
+        let shop = try await ShopDatabase.make()
+        try await TestPostgres.sql(shop.adminURL, "ALTER TABLE sales.orders DISABLE ROW LEVEL SECURITY")
+        let id = "pg-norls-\(UUID().uuidString.prefix(6))"
+        let run = try await offPool { try shop.issue(id) }
+        #expect(run.status == 1 && run.stderr.contains("row-level security is off for sales.orders") && run.stdout.isEmpty, "\(run.stderr)")
+        #expect(try await shop.roleExists("clawc-\(id)") == false)
+        // Nor is anything made while PUBLIC may create objects somewhere: a task role could then own objects, which
+        // ending it would have to drop.
+        try await TestPostgres.sql(shop.adminURL, "ALTER TABLE sales.orders ENABLE ROW LEVEL SECURITY")
+        try await TestPostgres.sql(shop.adminURL, "GRANT CREATE ON SCHEMA sales TO PUBLIC")
+        let open = try await offPool { try shop.issue(id) }
+        #expect(open.status == 1 && open.stderr.contains("PUBLIC may CREATE in a schema"), "\(open.stderr)")
+        #expect(try await shop.roleExists("clawc-\(id)") == false)
+        await shop.drop()
+    }
+
     /// `clawc serve --database`: a PostgreSQL purpose over HTTP, once per task; a retry with the same token gets the
     /// same login back, another token `409`.
     @Test(.timeLimit(.minutes(3))) func theBrokerServesPostgresPurposes() async throws {

@@ -63,8 +63,8 @@ public enum PostgresPlanner {
     public static func roleName(taskID: String) -> String {
         let whole = "clawc-" + taskID
         if whole.utf8.count <= 63 { return whole }
-        let hash = sha256Hex(taskID).prefix(12)
-        return "clawc-" + String(taskID.prefix(63 - 6 - 13)) + "~" + hash
+        let hash = sha256Hex(taskID).prefix(16)
+        return "clawc-" + String(taskID.prefix(63 - 6 - 17)) + "~" + hash
     }
 
     /// `database`: the database the role's grants are made in. Roles are shared by the whole server while grants
@@ -168,24 +168,37 @@ public enum PostgresPlanner {
         let gs = try q.identifier(grantSetRole)
         let role = try q.identifier(roleName)
         let scopeSchema = try q.identifier(scopeSchema)
+        // A lock another session holds (the shared-objects lock, a table's lock for CREATE POLICY) makes the plan
+        // fail within seconds instead of waiting: the caller sees `database-refused` and nothing was made.
         var out = [
             "SET LOCAL standard_conforming_strings = on;",
             "SET LOCAL search_path = pg_catalog, pg_temp;",
-            "SELECT pg_catalog.pg_advisory_xact_lock(\(sharedObjectsLock));",
+            "SET LOCAL lock_timeout = '10s';",
+            // Nobody may be able to create objects a task role could then own: DROP OWNED would have to drop them.
+            "DO $clawc$ BEGIN\n  IF EXISTS (SELECT FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a WHERE a.grantee = 0 AND a.privilege_type = 'CREATE') THEN\n"
+                + "    RAISE EXCEPTION 'clawc: PUBLIC may CREATE in a schema of this database, so a task role could own objects; REVOKE CREATE ON SCHEMA ... FROM PUBLIC first';\n"
+                + "  END IF;\nEND $clawc$;",
         ]
         if !scope.isEmpty {
             // The row-scope table, readable only through a SECURITY DEFINER function that returns the calling login's
-            // own values: no task can read another task's scope.
-            out += [
-                "CREATE SCHEMA IF NOT EXISTS \(scopeSchema);",
-                "REVOKE ALL ON SCHEMA \(scopeSchema) FROM PUBLIC;",
-                "CREATE TABLE IF NOT EXISTS \(scopeSchema).task_scope (role_name text NOT NULL, key text NOT NULL, value text NOT NULL, PRIMARY KEY (role_name, key));",
-                "REVOKE ALL ON TABLE \(scopeSchema).task_scope FROM PUBLIC;",
-                "DO $clawc$ BEGIN\n  IF pg_catalog.to_regprocedure('\(Self.scopeSchema).value(text)') IS NULL THEN\n"
-                    + "    CREATE FUNCTION \(scopeSchema).value(key text) RETURNS text LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp "
-                    + "AS $value$ SELECT value FROM \(scopeSchema).task_scope WHERE role_name = session_user AND key = $1 $value$;\n"
-                    + "    REVOKE ALL ON FUNCTION \(scopeSchema).value(text) FROM PUBLIC;\n  END IF;\nEND $clawc$;",
-            ]
+            // own values: no task can read another task's scope. Made once, under the shared-objects lock (taken only
+            // while something is missing, so no session holding that lock can stall issuances once all exists), and
+            // refused if anyone but the administrative role owns what it relies on.
+            out.append("DO $clawc$ BEGIN\n  IF pg_catalog.to_regprocedure('\(Self.scopeSchema).value(text)') IS NULL THEN\n"
+                + "    PERFORM pg_catalog.pg_advisory_xact_lock(\(sharedObjectsLock));\n"
+                + "    CREATE SCHEMA IF NOT EXISTS \(scopeSchema);\n"
+                + "    REVOKE ALL ON SCHEMA \(scopeSchema) FROM PUBLIC;\n"
+                + "    CREATE TABLE IF NOT EXISTS \(scopeSchema).task_scope (role_name text NOT NULL, key text NOT NULL, value text NOT NULL, PRIMARY KEY (role_name, key));\n"
+                + "    REVOKE ALL ON TABLE \(scopeSchema).task_scope FROM PUBLIC;\n"
+                + "    IF pg_catalog.to_regprocedure('\(Self.scopeSchema).value(text)') IS NULL THEN\n"
+                + "      CREATE FUNCTION \(scopeSchema).value(key text) RETURNS text LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp "
+                + "AS $value$ SELECT value FROM \(scopeSchema).task_scope WHERE role_name = session_user AND key = $1 $value$;\n"
+                + "      REVOKE ALL ON FUNCTION \(scopeSchema).value(text) FROM PUBLIC;\n    END IF;\n  END IF;\n"
+                + "  IF (SELECT nspowner FROM pg_catalog.pg_namespace WHERE nspname = '\(Self.scopeSchema)') <> (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)\n"
+                + "     OR (SELECT relowner FROM pg_catalog.pg_class WHERE oid = '\(Self.scopeSchema).task_scope'::regclass) <> (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)\n"
+                + "     OR (SELECT proowner FROM pg_catalog.pg_proc WHERE oid = '\(Self.scopeSchema).value(text)'::regprocedure) <> (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN\n"
+                + "    RAISE EXCEPTION 'clawc: the \(Self.scopeSchema) schema, its table or its function is owned by another role; the row scope cannot be trusted';\n"
+                + "  END IF;\nEND $clawc$;")
         }
         // The grant set's role, its grants and policies: made once, by the first task that needs them.
         var shared: [String] = ["CREATE ROLE \(gs) NOLOGIN;", "COMMENT ON ROLE \(gs) IS \(try q.literal("clawc grant set, database \(database), purpose \(purpose)"));"]
@@ -223,8 +236,16 @@ public enum PostgresPlanner {
             shared.append("CREATE POLICY \(try q.identifier(grantSetRole + "_rows")) ON \(try q.qualified(table)) AS RESTRICTIVE FOR ALL TO \(gs) "
                 + "USING (\(condition)) WITH CHECK (\(condition));")
         }
-        out.append("DO $clawc$ BEGIN\n  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = \(try q.literal(grantSetRole))) THEN\n"
+        let exists = "EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = \(try q.literal(grantSetRole)))"
+        out.append("DO $clawc$ BEGIN\n  IF NOT \(exists) THEN\n    PERFORM pg_catalog.pg_advisory_xact_lock(\(sharedObjectsLock));\n"
+            + "  END IF;\n  IF NOT \(exists) THEN\n"
             + shared.map { "    " + $0 }.joined(separator: "\n") + "\n  END IF;\nEND $clawc$;")
+        // Row-level security must be on where `rows` scopes a table, checked in the database itself at every
+        // issuance (the snapshot may be stale or absent): with it off, the policies would limit nothing.
+        for table in scopedTables.keys.sorted() {
+            out.append("DO $clawc$ BEGIN\n  IF NOT (SELECT relrowsecurity FROM pg_catalog.pg_class WHERE oid = \(try q.literal(try q.qualified(table)))::regclass) THEN\n"
+                + "    RAISE EXCEPTION \(try q.literal("clawc: row-level security is off for \(table), so `rows` would limit nothing"));\n  END IF;\nEND $clawc$;")
+        }
 
         // The task's login role: no powers of its own, a member of the grant set's role.
         let verifier: String, validUntil: String
