@@ -51,6 +51,8 @@ struct PostgresPlanTests {
         ("tables: [sales.orders]", "tables: [a.b.c]", "invalid-name"),
         ("tables: [sales.orders]", "tables: [\"sales.\\\"orders\\\"\"]", "invalid-name"),
         ("tables: [sales.orders]", "tables: [sales.orders, sales.orders]", "duplicate-name"),
+        ("tables: [sales.orders]", "tables: [clawc_scope.task_scope]", "invalid-name"),
+        ("tables: [sales.orders]", "tables: [pg_catalog.pg_authid]", "invalid-name"),
         ("columns: [id, tenant_id, total]", "columns: [id, \"total; --\"]", "invalid-name"),
         ("rows: {tenant_id: \"{tenant}\"}", "rows: {tenant_id: \"{tenants}\"}", "unknown-slot"),
         ("rows: {tenant_id: \"{tenant}\"}", "rows: {tenant_id: \"a'b\"}", "invalid-character"),
