@@ -138,6 +138,23 @@ struct BrokerPathTests {
         #expect(node.stop(SIGTERM) == 0, "\(node.logText)")
     }
 
+    /// STS over pooled keep-alive connections: requests one after another reach STS from the same client port.
+    @Test func stsCallsReuseAKeptAliveConnection() async throws {
+        try await offPool {
+            let base = try BrokerTests()
+            let node = try base.broker()
+            defer { node.stop() }
+            let ids = (0..<4).map { "keep-\($0)-\(UUID().uuidString.prefix(6))" }
+            for id in ids {
+                let answer = try node.credentials(token: try base.token(), task: BrokerTests.task(id))
+                #expect(answer.status == 200, "\(answer.body)")
+            }
+            let calls = try self.scoped.calls()
+            let ports = ids.compactMap { id in calls.first { String(describing: $0).contains("task=\(id) ") }?["client_port"] as? Int }
+            #expect(ports.count == ids.count && Set(ports).count == 1, "one connection for four sequential calls: ports \(ports)")
+        }
+    }
+
     /// A parent session too short to cut the shortest credential (60 s) from is the broker's problem, not the
     /// caller's: 503 with Retry-After, and nothing reaches STS.
     @Test func aParentSessionTooShortToCutFromIsServiceUnavailable() async throws {

@@ -828,6 +828,7 @@ def make_handler(sts: ScopedSts, registry: Registry) -> type[BaseHTTPRequestHand
 
         def api(self, body: bytes) -> None:
             status, payload, request_id, record = sts.handle(self.command, self.path, self.headers, body)
+            record["client_port"] = self.client_address[1]  # the same port twice: a kept-alive connection was reused
             with registry.lock:
                 registry.calls.append(record)
             if os.environ.get("PEERS_VERBOSE"):
