@@ -1,3 +1,4 @@
+import ClawcCompiler
 import ClawcPolicy
 import Crypto
 import Foundation

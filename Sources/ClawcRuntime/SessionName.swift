@@ -1,3 +1,4 @@
+import ClawcCompiler
 import Foundation
 
 /// STS `RoleSessionName`: built from the token's subject and the task ID, so CloudTrail leads to both, and

@@ -1,3 +1,4 @@
+import ClawcCompiler
 import Crypto
 import Foundation
 

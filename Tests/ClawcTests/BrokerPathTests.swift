@@ -1,3 +1,4 @@
+import ClawcCompiler
 import ClawcRuntime
 import Foundation
 import Testing

@@ -1,7 +1,6 @@
 import ClawcCatalog
 import ClawcDiagnostics
 import ClawcSyntax
-import Crypto
 import Foundation
 
 /// What clawc runs in one transaction to give a task its PostgreSQL login, in order. `clawc compile --target
@@ -19,8 +18,6 @@ public struct PostgresPlan: Sendable {
     /// SHA-256 of the plan with its placeholders: the same for every issuance of the same grants to the same task,
     /// recorded in the ledger and in the role's comment.
     public var sha256: String
-    /// The row-scope values the task's role sees through `clawc_scope.value(key)`, by column.
-    public var rowScope: [(column: String, value: String)]
 
     /// The plan as printed: a header, BEGIN, the statements, COMMIT; one trailing newline.
     public var text: String {
@@ -63,7 +60,7 @@ public enum PostgresPlanner {
     public static func roleName(taskID: String) -> String {
         let whole = "clawc-" + taskID
         if whole.utf8.count <= 63 { return whole }
-        let hash = sha256Hex(taskID).prefix(16)
+        let hash = Hex.sha256(taskID).prefix(16)
         return "clawc-" + String(taskID.prefix(63 - 6 - 17)) + "~" + hash
     }
 
@@ -126,7 +123,8 @@ public enum PostgresPlanner {
         if diagnostics.contains(where: { $0.severity == .error }) { return (nil, diagnostics) }
 
         // 2. The grant set, canonical: what the shared role holds. Row-scope columns are part of it; their values are not.
-        var canonical = ["clawc-grant-set-v1", "database " + (database ?? schema?.database ?? "")]
+        let database = database ?? schema?.database ?? ""
+        var canonical = ["clawc-grant-set-v1", "database " + database]
         for item in filled {
             canonical.append([
                 "privileges " + item.grant.privileges.map(\.value).sorted().joined(separator: ","),
@@ -136,20 +134,20 @@ public enum PostgresPlanner {
                 "rows " + item.rows.map(\.column.value).sorted().joined(separator: ","),
             ].joined(separator: "; "))
         }
-        let grantSetRole = "clawc_gs_" + sha256Hex(canonical.joined(separator: "\n")).prefix(16)
+        let grantSetRole = "clawc_gs_" + Hex.sha256(canonical.joined(separator: "\n")).prefix(16)
         let roleName = roleName(taskID: task.taskId.value)
-        let database = database ?? schema?.database ?? ""
+        let grants = filled.map { ($0.grant, $0.tables.map(\.1), $0.sequences.map(\.1)) }
+        let scopeValues = scope.map { ($0.key, $0.value.value) }.sorted { $0.0 < $1.0 }
+        func render(_ values: Values, hash: String?) throws(PostgresQuote.Refusal) -> [String] {
+            try statements(filled: grants, scope: scopeValues, grantSetRole: grantSetRole, roleName: roleName, task: task, purpose: rule.purpose.value,
+                           database: database, values: values, hash: hash)
+        }
 
         do {
-            let placeholderStatements = try statements(
-                filled: filled.map { ($0.grant, $0.tables.map(\.1), $0.sequences.map(\.1)) }, scope: scope.map { ($0.key, $0.value.value) }.sorted { $0.0 < $1.0 },
-                grantSetRole: grantSetRole, roleName: roleName, task: task, purpose: rule.purpose.value, database: database, values: .placeholders, hash: nil)
-            let hash = sha256Hex(placeholderStatements.joined(separator: "\n"))
-            let final = try statements(
-                filled: filled.map { ($0.grant, $0.tables.map(\.1), $0.sequences.map(\.1)) }, scope: scope.map { ($0.key, $0.value.value) }.sorted { $0.0 < $1.0 },
-                grantSetRole: grantSetRole, roleName: roleName, task: task, purpose: rule.purpose.value, database: database, values: values, hash: hash)
+            // The hash is of the plan with its placeholders, so every issuance of the same plan records the same one.
+            let hash = Hex.sha256(try render(.placeholders, hash: nil).joined(separator: "\n"))
             let plan = PostgresPlan(taskID: task.taskId.value, purpose: rule.purpose.value, roleName: roleName, grantSetRole: grantSetRole,
-                                    statements: final, sha256: hash, rowScope: scope.map { ($0.key, $0.value.value) }.sorted { $0.column < $1.column })
+                                    statements: try render(values, hash: hash), sha256: hash)
             return (plan, diagnostics)
         } catch {
             // Every name and value was checked before; a refusal here is clawc's own bug, never a quiet pass.
@@ -280,7 +278,3 @@ public enum PostgresPlanner {
     }
 }
 
-/// The lowercase hex SHA-256 of a text: grant-set names and plan hashes.
-private func sha256Hex(_ text: String) -> String {
-    SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
-}

@@ -1,4 +1,5 @@
 import ClawcDiagnostics
+import ClawcPolicy
 import ClawcSyntax
 import Foundation
 
@@ -41,30 +42,17 @@ public struct PostgresSchema: Codable, Sendable, Equatable {
 
     /// The snapshot as the repository keeps it: keys sorted, one object per line for readable diffs.
     public func rendered() -> String {
-        var lines = ["{", "  \"format\": 1,", "  \"database\": \(jsonString(database)),", "  \"tables\": {"]
+        var lines = ["{", "  \"format\": 1,", "  \"database\": \(PolicyJSON.string(database)),", "  \"tables\": {"]
         let names = tables.keys.sorted()
         for (index, name) in names.enumerated() {
             let table = tables[name]!
-            let columns = table.columns.map(jsonString).joined(separator: ", ")
-            lines.append("    \(jsonString(name)): {\"columns\": [\(columns)], \"rowSecurity\": \(table.rowSecurity)}" + (index == names.count - 1 ? "" : ","))
+            let columns = table.columns.map(PolicyJSON.string).joined(separator: ", ")
+            lines.append("    \(PolicyJSON.string(name)): {\"columns\": [\(columns)], \"rowSecurity\": \(table.rowSecurity)}" + (index == names.count - 1 ? "" : ","))
         }
         lines.append("  },")
-        lines.append("  \"sequences\": [" + sequences.sorted().map(jsonString).joined(separator: ", ") + "]")
+        lines.append("  \"sequences\": [" + sequences.sorted().map(PolicyJSON.string).joined(separator: ", ") + "]")
         lines.append("}")
         return lines.joined(separator: "\n") + "\n"
-    }
-
-    func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 
     /// The snapshot in a rules folder, nil when there is none; a file that does not read is an error located in it.

@@ -1,7 +1,8 @@
 import Crypto
 import Foundation
 
-/// Lowercase hex, the one spelling of digests in clawc's ledger, audit log, session names and signatures.
+/// Lowercase hex, the one spelling of digests in clawc's ledger, audit log, session names, signatures, and PostgreSQL
+/// grant-set names and plan hashes.
 public enum Hex {
     private static let digits = Array("0123456789abcdef".utf8)
 
