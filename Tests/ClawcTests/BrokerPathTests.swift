@@ -10,14 +10,14 @@ import FoundationNetworking
 /// to moto, and `--via scoped` getting (and refreshing) its own role session from a web identity.
 @Suite(.serialized)
 struct BrokerPathTests {
-    let peers: Peers
-    let scoped: ScopedPeer
-    let dir: URL
+    /// The broker suite's peers, folder and helpers (a scoped broker, tokens for it, STS call counts).
+    let base: BrokerTests
+    var peers: Peers { base.peers }
+    var scoped: ScopedPeer { base.scoped }
+    var dir: URL { base.dir }
 
     init() throws {
-        peers = try Peers.withNormalKeys()
-        scoped = try ScopedPeer.get()
-        dir = try temporaryDirectory()
+        base = try BrokerTests()
     }
 
     /// Every AssumeRoleWithWebIdentity call moto received for a session name that holds `task`.
@@ -109,49 +109,38 @@ struct BrokerPathTests {
                 $0["action"] as? String == "AssumeRoleWithWebIdentity" && ($0["params"] as? [String: Any])?["RoleArn"] as? String == roleARN
             }
         }
-        func caller(ofTask task: String) throws -> String? {
-            try scoped.calls().first { ($0["status"] as? Int) == 200 && String(describing: $0).contains("task=\(task) ") }?["caller"] as? String
-        }
-        func keys(_ calls: [[String: Any]], tokenHash: String) -> Set<String> {
-            Set(calls.filter { ($0["params"] as? [String: Any])?["token_sha256"] as? String == tokenHash }
+        /// Issues a new task and checks that its credential was cut from a session bought with `brokerToken`.
+        func issueFromSession(boughtWith brokerToken: String, _ what: String) throws {
+            let task = "bs-\(UUID().uuidString.prefix(8))"
+            let answer = try node.credentials(token: try base.token(), task: BrokerTests.task(task))
+            #expect(answer.status == 200, "\(answer.body)")
+            let caller = try scoped.calls(forTask: task).first?["caller"] as? String
+            let hash = String(Hex.sha256(brokerToken).prefix(16))
+            let bought = try exchanges()
+            let keys = Set(bought.filter { ($0["params"] as? [String: Any])?["token_sha256"] as? String == hash }
                 .compactMap { ($0["result"] as? [String: Any])?["AccessKeyId"] as? String })
+            #expect(caller != nil && keys.contains(caller!), "\(what): \(bought)")
         }
-        let one = String(Hex.sha256("broker-token-one").prefix(16)), two = String(Hex.sha256("broker-token-two").prefix(16))
 
-        let first = "bs-\(UUID().uuidString.prefix(8))"
-        let answer = try node.credentials(token: try peers.mint(["aud": "clawc"]), task: BrokerTests.task(first))
-        #expect(answer.status == 200, "\(answer.body)")
-        let firstCaller = try caller(ofTask: first)
-        let afterFirst = try exchanges()
-        #expect(firstCaller != nil && keys(afterFirst, tokenHash: one).contains(firstCaller!),
-                "the task was cut from the session the broker's own token bought: \(afterFirst)")
-
+        try issueFromSession(boughtWith: "broker-token-one", "the task was cut from the session the broker's own token bought")
         // The platform rotates the token file; the next refresh reads it anew.
         try "broker-token-two".write(to: tokenFile, atomically: true, encoding: .utf8)
         Thread.sleep(forTimeInterval: 5.5)
-        let second = "bs-\(UUID().uuidString.prefix(8))"
-        let later = try node.credentials(token: try peers.mint(["aud": "clawc"]), task: BrokerTests.task(second))
-        #expect(later.status == 200, "\(later.body)")
-        let secondCaller = try caller(ofTask: second)
-        let afterSecond = try exchanges()
-        #expect(secondCaller != nil && keys(afterSecond, tokenHash: two).contains(secondCaller!),
-                "after the refresh, tasks are cut from the new session: \(afterSecond)")
+        try issueFromSession(boughtWith: "broker-token-two", "after the refresh, tasks are cut from the new session")
         #expect(node.stop(SIGTERM) == 0, "\(node.logText)")
     }
 
     /// STS over pooled keep-alive connections: requests one after another reach STS from the same client port.
     @Test func stsCallsReuseAKeptAliveConnection() async throws {
         try await offPool {
-            let base = try BrokerTests()
-            let node = try base.broker()
+            let node = try self.base.broker()
             defer { node.stop() }
             let ids = (0..<4).map { "keep-\($0)-\(UUID().uuidString.prefix(6))" }
             for id in ids {
-                let answer = try node.credentials(token: try base.token(), task: BrokerTests.task(id))
+                let answer = try node.credentials(token: try self.base.token(), task: BrokerTests.task(id))
                 #expect(answer.status == 200, "\(answer.body)")
             }
-            let calls = try self.scoped.calls()
-            let ports = ids.compactMap { id in calls.first { String(describing: $0).contains("task=\(id) ") }?["client_port"] as? Int }
+            let ports = try ids.compactMap { id in try self.scoped.calls(forTask: id).first?["client_port"] as? Int }
             #expect(ports.count == ids.count && Set(ports).count == 1, "one connection for four sequential calls: ports \(ports)")
         }
     }
@@ -160,7 +149,7 @@ struct BrokerPathTests {
     /// caller's: 503 with Retry-After, and nothing reaches STS.
     @Test func aParentSessionTooShortToCutFromIsServiceUnavailable() async throws {
         try await offPool {
-            let base = try BrokerTests()
+            let base = self.base
             let session = try self.scoped.session(arn: "arn:aws:sts::123456789012:assumed-role/broker/short-\(UUID().uuidString.prefix(6))", expiresIn: 40)
             let node = try BrokerProcess(
                 ["--rules", Repo.path("rules"), "--issuer", self.peers.issuer.absoluteString,
@@ -194,7 +183,6 @@ struct BrokerPathTests {
     }
 
     func fuzzingBlocking() throws {
-        let base = try BrokerTests()
         let node = try base.broker(extra: ["--subject-rate", "100000"])
         defer { node.stop() }
         let token = try base.token()

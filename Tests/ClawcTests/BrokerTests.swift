@@ -164,9 +164,7 @@ struct BrokerTests {
 
     /// Successful GetScopedCredentials calls the peer saw for a task.
     func stsIssued(task: String) throws -> Int {
-        try scoped.calls().filter { call in
-            (call["status"] as? Int) == 200 && String(describing: call).contains("task=\(task) ")
-        }.count
+        try scoped.calls(forTask: task).count
     }
 
     /// Runs Tests/peers/openapi_check.py over answers: each must be a documented status with a body of its schema.

@@ -135,6 +135,11 @@ final class ScopedPeer: @unchecked Sendable {
         return (try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]).compactMapValues { $0 as? String }
     }
 
+    /// The successful GetScopedCredentials calls made for a task (its ID is in the call's ScopedSessionDescription).
+    func calls(forTask task: String) throws -> [[String: Any]] {
+        try calls().filter { ($0["status"] as? Int) == 200 && String(describing: $0).contains("task=\(task) ") }
+    }
+
     /// Every GetScopedCredentials call the endpoint received.
     func calls() throws -> [[String: Any]] {
         let data = try Peers.send(URLRequest(url: url.appendingPathComponent("control/calls")))
