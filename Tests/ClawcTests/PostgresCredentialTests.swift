@@ -223,7 +223,7 @@ struct PostgresCredentialTests {
             }
         }
         #expect(passwords.count == 3)
-        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        let text = try await offPool { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
         #expect(text.contains("CREATE ROLE \"clawc-pg-log-"), "the log is the server's and holds the statements")
         for password in passwords { #expect(!text.contains(password), "a password is in the server log") }
         await shop.drop()
@@ -316,7 +316,7 @@ struct PostgresCredentialTests {
         }
         #expect(conformance.status == 0, "\(conformance.stdout)\(conformance.stderr)")
         #expect(!node.logText.contains(first.json["password"] as? String ?? "?"), "no password in the broker's log")
-        node.stop()
+        _ = try await offPool { node.stop() }
         await shop.drop()
     }
 
