@@ -1,8 +1,5 @@
 import ClawcDiagnostics
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 
 /// Temporary credentials as STS returns them.
 public struct TemporaryCredentials: Sendable, Equatable {
@@ -203,45 +200,5 @@ public enum QueryProtocol {
             throw STSError(code: "MalformedResponse", message: "the answer holds `\(twice)` more than once", httpStatus: 200, isUpstreamFailure: true)
         }
         return values
-    }
-}
-
-/// Flattens a small AWS XML answer into element name → text (the last occurrence wins).
-enum XMLFields {
-    /// Elements an STS answer holds at most once; a second one makes the answer ambiguous.
-    static let singular: Set<String> = [
-        "Credentials", "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration", "Arn", "AssumedRoleId",
-        "AssumedRoleUser", "ScopedSessionId", "SubjectFromWebIdentityToken",
-    ]
-
-    static func parse(_ data: Data) -> [String: String] { parseChecked(data).values }
-
-    /// The fields, every element name seen more than once, and whether the document parsed as XML.
-    static func parseChecked(_ data: Data) -> (values: [String: String], duplicates: Set<String>, wellFormed: Bool) {
-        let delegate = Collector()
-        let parser = XMLParser(data: data)
-        parser.delegate = delegate
-        let wellFormed = parser.parse()
-        return (delegate.values, delegate.duplicates, wellFormed)
-    }
-
-    final class Collector: NSObject, XMLParserDelegate {
-        var values: [String: String] = [:]
-        var seen = Set<String>()
-        var duplicates = Set<String>()
-        var text = ""
-
-        func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
-            if !seen.insert(name).inserted { duplicates.insert(name) }
-            text = ""
-        }
-
-        func parser(_ parser: XMLParser, foundCharacters string: String) { text += string }
-
-        func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
-            let value = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            if !value.isEmpty { values[name] = value }
-            text = ""
-        }
     }
 }

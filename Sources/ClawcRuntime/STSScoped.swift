@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// What STS `GetScopedCredentials` returns besides the credentials.
 public struct ScopedSession: Sendable {
