@@ -2,7 +2,12 @@
 import PackageDescription
 
 // Modules, with dependencies pointing one way:
-// ClawcDiagnostics ← ClawcSyntax ← ClawcCatalog ← ClawcPolicy ← ClawcCompiler ← ClawcRuntime ← ClawcBroker ← clawc (CLI)
+// ClawcDiagnostics ← ClawcSyntax ← ClawcCatalog (← ClawcCatalogPack, the catalog's data) ← ClawcPolicy ← ClawcCompiler ← ClawcRuntime ← ClawcBroker ← clawc (CLI)
+// Generic types are instantiated through direct metadata accessors instead of mangled names the runtime decodes:
+// each decoded name looks up its conformances by scanning every conformance record in the binary, thousands of
+// them, and a cold `clawc compile` made hundreds of such look-ups (docs/benchmarks.md, "Cold start").
+let coldStart: [SwiftSetting] = [.unsafeFlags(["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors"])]
+
 let package = Package(
     name: "clawc",
     platforms: [.macOS(.v14)],
@@ -33,13 +38,17 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
-        .target(name: "ClawcDiagnostics"),
-        .target(name: "ClawcSyntax", dependencies: ["ClawcDiagnostics", .product(name: "Yams", package: "Yams")]),
-        .target(name: "ClawcCatalog", dependencies: ["ClawcDiagnostics"], resources: [.copy("Resources/catalog")]),
-        .target(name: "ClawcPolicy", dependencies: ["ClawcDiagnostics", "ClawcSyntax", "ClawcCatalog"]),
+        .target(name: "ClawcDiagnostics", swiftSettings: coldStart),
+        .target(name: "ClawcSyntax", dependencies: ["ClawcDiagnostics", .product(name: "Yams", package: "Yams")], swiftSettings: coldStart),
+        // The catalog's reviewed form is the JSON under Resources/catalog; what clawc loads is the pack made from it by
+        // scripts/build-catalog.py and compiled into the binary (CatalogPackTests holds the two equal).
+        .target(name: "ClawcCatalogPack", exclude: ["catalog.pack"]),
+        .target(name: "ClawcCatalog", dependencies: ["ClawcDiagnostics", "ClawcCatalogPack"], exclude: ["Resources/catalog"], swiftSettings: coldStart),
+        .target(name: "ClawcPolicy", dependencies: ["ClawcDiagnostics", "ClawcSyntax", "ClawcCatalog"], swiftSettings: coldStart),
         .target(name: "ClawcCompiler", dependencies: ["ClawcDiagnostics", "ClawcSyntax", "ClawcCatalog", "ClawcPolicy",
                                                       // SHA-256 for PostgreSQL grant-set names and plan hashes.
-                                                      .product(name: "Crypto", package: "swift-crypto")]),
+                                                      .product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: coldStart),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "ClawcRuntime", dependencies: [
             "ClawcCompiler", "ClawcPolicy", "ClawcSyntax", "ClawcDiagnostics", "CSQLite",
@@ -67,6 +76,11 @@ let package = Package(
         .executableTarget(name: "clawc", dependencies: [
             "ClawcCompiler", "ClawcRuntime", "ClawcBroker",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: coldStart, linkerSettings: [
+            // SwiftPM exports every symbol of an executable on Linux (for `@testable import` of executables, which
+            // clawc's tests do not use: they run the binary). 55,000 exported symbols made each `dladdr` the
+            // runtime makes at start a linear search through them.
+            .unsafeFlags(["-Xlinker", "--no-export-dynamic"], .when(platforms: [.linux])),
         ]),
         // The ledger's cost per issuance, SQLite beside PostgreSQL (docs/benchmarks.md); not part of the product.
         .executableTarget(name: "ledger-bench", dependencies: ["ClawcRuntime"]),
@@ -80,7 +94,7 @@ let package = Package(
             name: "ClawcTests",
             // CSQLite: the ledger tests open raw connections to edit a ledger behind the store's back and to hold its lock.
             // PostgresNIO: the PostgreSQL tests make databases and edit ledgers behind the store's back on connections of their own.
-            dependencies: ["ClawcCompiler", "ClawcSyntax", "ClawcPolicy", "ClawcDiagnostics", "ClawcRuntime", "ClawcBroker", "CSQLite",
+            dependencies: ["ClawcCompiler", "ClawcCatalog", "ClawcSyntax", "ClawcPolicy", "ClawcDiagnostics", "ClawcRuntime", "ClawcBroker", "CSQLite",
                            .product(name: "PostgresNIO", package: "postgres-nio")],
             exclude: ["Corpus", "CorpusSamples"]),
     ]

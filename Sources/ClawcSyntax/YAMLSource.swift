@@ -54,7 +54,13 @@ public struct YAMLSource: @unchecked Sendable {
         }
         let root: Node?
         do {
-            root = try Yams.compose(yaml: text)
+            // The basic resolver: every plain scalar keeps the `str` tag. clawc reads scalars as text and decides
+            // what a bare `null` is itself (`Node.null` looks at the text and style, not the tag), so the default
+            // resolver's regular expressions, compiled with ICU on first use (a third of a cold compile), bought
+            // nothing. Keys that differ only in how YAML would type them (`1` and `'1'`) are now one key twice.
+            // UTF-8 named outright: Yams' default encoding is read from the environment, building the whole
+            // environment dictionary on every parse.
+            root = try Yams.compose(yaml: text, .basic, .default, .utf8)
         } catch let error as YamlError {
             return .failure(diagnostic(for: error, in: file))
         } catch {

@@ -34,7 +34,20 @@ struct CheckCommand: ParsableCommand {
     @OptionGroup var catalogOptions: CatalogOptions
 
     func run() throws {
-        let catalog = try catalogOptions.load()
+        try CheckRun(rules: rules, golden: golden, update: update, format: format, catalog: catalogOptions.catalog).run()
+    }
+}
+
+/// What `clawc check` does once its arguments are read, by argument-parser or by `QuickArguments`.
+struct CheckRun: Equatable {
+    var rules: String
+    var golden: String
+    var update: Bool
+    var format: CheckCommand.Format
+    var catalog: String?
+
+    func run() throws {
+        let catalog = try CatalogOptions.load(catalog)
         let report = GoldenCheck.run(rulesDirectory: rules, goldenDirectory: golden, update: update, catalog: catalog)
         switch format {
         case .text:

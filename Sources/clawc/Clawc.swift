@@ -20,6 +20,12 @@ struct Clawc: AsyncParsableCommand {
     /// Runs the command line; usage errors exit 2, as the CLI contract says (argument-parser's default is 64).
     /// The process's pooled HTTP connections are closed before it exits, on every path.
     static func main() async {
+        // `compile` and `check` in their usual form: no HTTP was opened, so nothing to close, and no hop to the
+        // concurrent executor (whose first use starts its threads).
+        if let quick = QuickArguments.command(Array(CommandLine.arguments.dropFirst())) {
+            do { try quick() } catch { fail(error) }
+            return
+        }
         do {
             var command = try parseAsRoot()
             if var asynchronous = command as? AsyncParsableCommand {
@@ -28,19 +34,22 @@ struct Clawc: AsyncParsableCommand {
                 try command.run()
             }
             await HTTPTransport.shutdown()
-        } catch let exit as ExitCode {
-            await HTTPTransport.shutdown()
-            Foundation.exit(exit.rawValue)
         } catch {
             await HTTPTransport.shutdown()
-            let code = exitCode(for: error)
-            if code == .success {
-                Self.exit(withError: error)
-            }
-            let message = fullMessage(for: error)
-            FileHandle.standardError.write(Data(("clawc: error: " + message + "\n").utf8))
-            Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
+            fail(error)
         }
+    }
+
+    /// Exits with the code the CLI contract gives `error`, after saying why on stderr.
+    static func fail(_ error: Error) -> Never {
+        if let exit = error as? ExitCode { Foundation.exit(exit.rawValue) }
+        let code = exitCode(for: error)
+        if code == .success {
+            Self.exit(withError: error)
+        }
+        let message = fullMessage(for: error)
+        FileHandle.standardError.write(Data(("clawc: error: " + message + "\n").utf8))
+        Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
     }
 }
 

@@ -11,9 +11,11 @@ struct CatalogOptions: ParsableArguments {
     var catalog: String?
 
     /// The catalog named by `--catalog`, or the shipped one; a failure is reported and exits 1.
-    func load() throws -> Catalog {
+    func load() throws -> Catalog { try Self.load(catalog) }
+
+    static func load(_ folder: String?) throws -> Catalog {
         do {
-            if let catalog { return try Catalog(directory: URL(fileURLWithPath: catalog)) }
+            if let folder { return try Catalog(directory: URL(fileURLWithPath: folder)) }
             return try Catalog.bundled()
         } catch {
             Console.error("clawc: error: \(error) [catalog-error]\n")
@@ -54,14 +56,31 @@ struct CompileCommand: ParsableCommand {
 
     @OptionGroup var catalogOptions: CatalogOptions
 
+    /// The range `--max-chars` takes; `QuickArguments` leaves any other value to argument-parser's error.
+    static let maxCharsRange = 100...100_000
+
     func validate() throws {
-        guard (100...100_000).contains(maxChars) else {
+        guard Self.maxCharsRange.contains(maxChars) else {
             throw ValidationError("--max-chars must be between 100 and 100000, not \(maxChars)")
         }
     }
 
     func run() throws {
-        let catalog = try catalogOptions.load()
+        try CompileRun(rules: rules, task: task, maxChars: maxChars, explain: explain, target: target, catalog: catalogOptions.catalog).run()
+    }
+}
+
+/// What `clawc compile` does once its arguments are read, by argument-parser or by `QuickArguments`.
+struct CompileRun: Equatable {
+    var rules: String
+    var task: String
+    var maxChars: Int
+    var explain: Bool
+    var target: CompileCommand.Target
+    var catalog: String?
+
+    func run() throws {
+        let catalog = try CatalogOptions.load(catalog)
         if target == .postgres {
             let (plan, _, _, diagnostics) = Compiler.planPostgres(rulesDirectory: rules, taskPath: task, catalog: catalog)
             if explain, let plan {

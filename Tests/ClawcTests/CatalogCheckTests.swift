@@ -119,7 +119,7 @@ import Testing
 
         // The same reviewed policy, checked against a catalog where AWS added `s3:GetObjectSecrets`.
         let catalogCopy = dir.appendingPathComponent("catalog")
-        try FileManager.default.copyItem(at: Repo.catalog.directory, to: catalogCopy)
+        try FileManager.default.copyItem(at: CatalogPackTests.jsonFolder, to: catalogCopy)
         let s3File = catalogCopy.appendingPathComponent("s3.json")
         var s3JSON = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: s3File)) as? [String: Any])
         var actions = try #require(s3JSON["actions"] as? [String: Any])

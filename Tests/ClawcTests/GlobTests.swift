@@ -62,6 +62,19 @@ import Testing
         }
     }
 
+    /// The product-automaton overlap agrees with the subset search on longer patterns over a wider alphabet.
+    @Test func overlapAgreesWithTheSubsetSearch() {
+        let seed = propertySeed(41)
+        var rng = SplitMix64(seed: seed)
+        let symbols: [Character] = ["a", "b", ":", "/", "*", "*", "?"]
+        func pattern() -> String { String((0..<Int.random(in: 0...12, using: &rng)).map { _ in symbols.randomElement(using: &rng) ?? "a" }) }
+        for _ in 0..<3000 {
+            let p = Glob(pattern()), q = Glob(pattern())
+            #expect(p.overlaps(q) == p.overlapsBySubsets(q), "seed \(seed): `\(p)` and `\(q)`")
+            #expect(p.overlaps(q) == q.overlaps(p), "seed \(seed): overlap is symmetric for `\(p)` and `\(q)`")
+        }
+    }
+
     /// The two independent matchers agree (backtracking, used everywhere, and the automaton the prover searches).
     @Test func matchersAgree() {
         let seed = propertySeed(7)
