@@ -36,6 +36,7 @@ from pathlib import Path
 import yaml
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 import grants as G  # noqa: E402
 
@@ -319,7 +320,7 @@ def pick_subset(corpus: list[dict], count: int) -> list[dict]:
 
 
 def whole_process(corpus: list[dict], clawc: str, policy_sentry: str, count: int, warmup: int, runs: int,
-                  log) -> dict:
+                  log, hello: str | None = None) -> dict:
     hf_dir = OUT / "hyperfine"
     if hf_dir.exists():
         for old in hf_dir.glob("*.json"):
@@ -352,16 +353,28 @@ def whole_process(corpus: list[dict], clawc: str, policy_sentry: str, count: int
         log(f"  clawc {c['mean'] * 1e3:.1f} ms, policy_sentry {p['mean'] * 1e3:.1f} ms, ratio {rows[-1]['ratio_mean']:.1f}x")
     # Process start alone: `--version` loads nothing for clawc, while policy_sentry's imports load its whole
     # 13 MB IAM definition, so this is the floor of each tool's whole-process time.
+    # With a static Foundation hello-world (the floor of any Swift process) and the shipped example compile in the
+    # same invocation, so their ratio is measured side by side.
     export = hf_dir / "floors.json"
-    log("hyperfine floors (--version)")
+    log("hyperfine floors (--version, hello-world)")
+    named = ["-n", "clawc --version", shlex.join([clawc, "--version"]),
+             "-n", "policy_sentry --version", shlex.join([policy_sentry, "--version"])]
+    if hello:
+        example = [clawc, "compile", "--rules", str(REPO / "rules"), "--task", str(REPO / "golden/log-analysis/one-bucket.task.yaml")]
+        named += ["-n", "clawc compile (example task)", shlex.join(example), "-n", "hello-world (static Foundation)", hello]
     subprocess.run(["hyperfine", "-N", "--style", "basic", "--warmup", str(warmup), "--runs", str(runs),
-                    "--export-json", str(export), "-n", "clawc --version", shlex.join([clawc, "--version"]),
-                    "-n", "policy_sentry --version", shlex.join([policy_sentry, "--version"])],
-                   check=True, stdout=subprocess.DEVNULL)
+                    "--export-json", str(export)] + named, check=True, stdout=subprocess.DEVNULL)
     floors = {r["command"]: {"mean_s": r["mean"], "stddev_s": r["stddev"], "median_s": r["median"]}
               for r in json.loads(export.read_text())["results"]}
+    corpus_geomean_s = geomean([r["clawc_mean_s"] for r in rows])
+    hello_ratios = None
+    if hello:
+        h = floors["hello-world (static Foundation)"]["mean_s"]
+        hello_ratios = {"example_compile": floors["clawc compile (example task)"]["mean_s"] / h,
+                        "corpus_geomean": corpus_geomean_s / h, "version": floors["clawc --version"]["mean_s"] / h}
     return {
-        "warmup": warmup, "runs": runs, "rows": rows, "floors": floors,
+        "warmup": warmup, "runs": runs, "rows": rows, "floors": floors, "clawc_corpus_geomean_s": corpus_geomean_s,
+        "against_hello": hello_ratios,
         "geomean_ratio_mean": geomean([r["ratio_mean"] for r in rows]),
         "geomean_ratio_median": geomean([r["ratio_median"] for r in rows]),
         "min_ratio_mean": min(r["ratio_mean"] for r in rows),
@@ -405,6 +418,12 @@ def markdown(results: dict) -> str:
             f = wp["floors"]
             out.append("Process start alone (same hyperfine settings, one invocation): " + ", ".join(
                 f"`{k}` {fmt_s(v['mean_s'])} ± {fmt_s(v['stddev_s'])}" for k, v in f.items()) + ".\n")
+        if wp.get("against_hello"):
+            a = wp["against_hello"]
+            out.append(f"Against the static Foundation hello-world (means): the example compile {a['example_compile']:.2f}×, "
+                       f"`clawc --version` {a['version']:.2f}×, and the corpus cases' geometric mean "
+                       f"({fmt_s(wp['clawc_corpus_geomean_s'])}, timed in the runs above, not in the same invocation) "
+                       f"{a['corpus_geomean']:.2f}×.\n")
     ip = results.get("in_process")
     if ip:
         out.append("### In process, per policy\n")
@@ -519,6 +538,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--repeat", type=int, default=5, help="timeit rounds per case in process")
     ap.add_argument("--no-hyperfine", action="store_true", help="time whole processes in Python instead")
+    ap.add_argument("--hello", help="a static Foundation hello-world binary, timed beside clawc (bench/hello)")
     ap.add_argument("--swift-bench", action="store_true", help="run clawc's warm-compile benchmark (Benchmarks/)")
     ap.add_argument("--limit", type=int, help="only the first N cases (a quick check of the script)")
     ap.add_argument("--out", default=str(HERE / "out" / "results.json"))
@@ -556,7 +576,7 @@ def main() -> int:
                                                         args.warmup, args.runs, log)
     else:
         results["whole_process"] = whole_process(corpus, args.clawc, args.policy_sentry, args.subset, args.warmup,
-                                                 args.runs, log)
+                                                 args.runs, log, hello=args.hello)
     results["in_process"] = in_process(corpus, args.repeat, log)
     if args.swift_bench:
         results["clawc_warm"] = swift_benchmark(log)

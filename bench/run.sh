@@ -5,7 +5,8 @@
 #
 # 1. makes bench/.venv with policy-sentry 0.15.2 (the version clawc's catalog is built from) and policyuniverse;
 # 2. checks for hyperfine (installs Debian's package if it can; otherwise whole processes are timed in Python);
-# 3. builds the release clawc, statically linked, in .build-static (CLAWC=path to use another binary);
+# 3. builds the release clawc, statically linked, in .build-static (CLAWC=path to use another binary), and the
+#    static Foundation hello-world in bench/hello, the floor it is compared with;
 # 4. generates the corpus (bench/make_corpus.py) and checks that clawc compiles every case to exactly its input;
 # 5. measures (bench/bench.py): whole-process time with hyperfine, in-process time, policy size and what each
 #    output grants beyond the input; clawc's warm compile from the Benchmarks package;
@@ -53,16 +54,18 @@ if ! command -v hyperfine >/dev/null 2>&1; then
     hyperfine_flag=(--no-hyperfine)
 fi
 
-# The release clawc, with the Swift runtime linked in statically (it starts in about 12 ms instead of 19: what a
-# deployment that runs clawc per task would ship). Static linking needs the C libraries Foundation uses.
+# The release clawc, with the Swift runtime linked in statically: what a deployment that runs clawc per task
+# would ship. (clawc no longer links FoundationNetworking or FoundationXML, so libcurl and libxml2 are not needed.)
 clawc="${CLAWC:-$repo/.build-static/release/clawc}"
 if [[ -z "${CLAWC:-}" ]]; then
-    if ! dpkg -s libcurl4-openssl-dev libxml2-dev >/dev/null 2>&1; then
-        apt-get install -y -qq libcurl4-openssl-dev libxml2-dev >&2 || { apt-get update -qq && apt-get install -y -qq libcurl4-openssl-dev libxml2-dev >&2; }
-    fi
     echo "building the release clawc (swift build -c release --static-swift-stdlib --scratch-path .build-static)" >&2
     (cd "$repo" && swift build -c release --static-swift-stdlib --scratch-path .build-static)
 fi
+
+# The floor: a static Foundation hello-world, built the same way and timed in the same hyperfine invocation.
+echo "building the static hello-world (bench/hello)" >&2
+(cd "$here/hello" && swift build -c release --static-swift-stdlib >&2)
+hello="$here/hello/.build/release/hello"
 
 mkdir -p "$here/out"
 "$venv/bin/python" "$here/make_corpus.py" --seed "$seed" --clawc "$clawc" 2>"$here/out/corpus.log" || {
@@ -77,4 +80,4 @@ if [[ $swift_bench -eq 1 ]]; then
 fi
 
 "$venv/bin/python" "$here/bench.py" --clawc "$clawc" --policy-sentry "$venv/bin/policy_sentry" \
-    --subset "$subset" --runs "$runs" --warmup "$warmup" "${hyperfine_flag[@]}" "${swift_flag[@]}"
+    --subset "$subset" --runs "$runs" --warmup "$warmup" --hello "$hello" "${hyperfine_flag[@]}" "${swift_flag[@]}"

@@ -47,13 +47,7 @@ struct CatalogPack: @unchecked Sendable {
 
     /// String `id`, decoded from the blob; the blob holds only valid UTF-8 (checked here, not assumed).
     func string(_ id: UInt32) throws(CatalogFormatError) -> String {
-        let index = Int(id)
-        guard index < stringCount else { throw CatalogFormatError(what: "the pack names string \(id) of \(stringCount)") }
-        func offset(_ i: Int) -> Int { Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offsetsStart + 4 * i, as: UInt32.self))) }
-        let start = offset(index), end = offset(index + 1)
-        guard start <= end, end <= blobSize else { throw CatalogFormatError(what: "string \(id) lies outside the pack") }
-        let utf8 = UnsafeRawBufferPointer(rebasing: bytes[(blobStart + start)..<(blobStart + end)])
-        guard let text = String(validating: utf8, as: UTF8.self) else { throw CatalogFormatError(what: "string \(id) is not UTF-8") }
+        guard let text = String(validating: try utf8(id), as: UTF8.self) else { throw CatalogFormatError(what: "string \(id) is not UTF-8") }
         return text
     }
 
@@ -80,7 +74,8 @@ struct CatalogPack: @unchecked Sendable {
             let id = try next()
             if let known = strings[id] { return known }
             let text = try pack.string(id)
-            strings[id] = text
+            // Up to 15 bytes a String is held inline, so making it again costs less than remembering it.
+            if text.utf8.count > 15 { strings[id] = text }
             return text
         }
 

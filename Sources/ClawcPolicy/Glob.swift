@@ -140,12 +140,7 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
     /// at most, each visited once. No subset construction is needed to decide whether two languages meet (only
     /// whether one covers another), so this is exact and polynomial.
     public func overlaps(_ other: Glob, budget: ProverBudget = ProverBudget()) -> Bool {
-        if !hasWildcards { return other.matches(text) }
-        if !other.hasWildcards { return matches(other.text) }
-        let (p, q) = (literalPrefix, other.literalPrefix)
-        if !p.starts(with: q) && !q.starts(with: p) { return false }
-        let (s1, s2) = (literalSuffix.reversed(), other.literalSuffix.reversed())
-        if !s1.starts(with: s2) && !s2.starts(with: s1) { return false }
+        if let settled = overlapWithoutSearch(other) { return settled }
         let a = scalars, b = other.scalars
         let width = b.count + 1
         guard budget.charge((a.count + 1) * width) else { return true }
@@ -173,15 +168,21 @@ public struct Glob: Hashable, Sendable, CustomStringConvertible {
         return false
     }
 
-    /// `overlaps` by searching sets of positions, the way containment is searched: an independent implementation
-    /// the tests compare against.
-    func overlapsBySubsets(_ other: Glob, budget: ProverBudget = ProverBudget()) -> Bool {
+    /// The overlap answer when one side is a plain string or the literal ends cannot agree; nil when a search must tell.
+    private func overlapWithoutSearch(_ other: Glob) -> Bool? {
         if !hasWildcards { return other.matches(text) }
         if !other.hasWildcards { return matches(other.text) }
         let (p, q) = (literalPrefix, other.literalPrefix)
         if !p.starts(with: q) && !q.starts(with: p) { return false }
         let (s1, s2) = (literalSuffix.reversed(), other.literalSuffix.reversed())
         if !s1.starts(with: s2) && !s2.starts(with: s1) { return false }
+        return nil
+    }
+
+    /// `overlaps` by searching sets of positions, the way containment is searched: an independent implementation
+    /// the tests compare against.
+    func overlapsBySubsets(_ other: Glob, budget: ProverBudget = ProverBudget()) -> Bool {
+        if let settled = overlapWithoutSearch(other) { return settled }
         let symbols = Glob.alphabet(of: [self, other])
         struct Pair: Hashable {
             var a: [Int]

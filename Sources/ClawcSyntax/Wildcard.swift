@@ -5,6 +5,12 @@ public enum Wildcard {
         text.utf8.contains { $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: "?") }
     }
 
+    /// The same for a `String`, the usual case: concrete, so callers in other modules do not go through the
+    /// generic entry point's witness tables.
+    public static func hasWildcards(_ text: String) -> Bool {
+        text.utf8.contains { $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: "?") }
+    }
+
     /// Whether `text` is in the language of `pattern`: `*` any run of characters (including none), `?` one.
     public static func matches(pattern: String, _ text: String) -> Bool {
         matches(pattern: Array(pattern.unicodeScalars)[...], Array(text.unicodeScalars)[...])

@@ -59,8 +59,9 @@ public struct YAMLSource: @unchecked Sendable {
             // resolver's regular expressions, compiled with ICU on first use (a third of a cold compile), bought
             // nothing. Keys that differ only in how YAML would type them (`1` and `'1'`) are now one key twice.
             // UTF-8 named outright: Yams' default encoding is read from the environment, building the whole
-            // environment dictionary on every parse.
-            root = try Yams.compose(yaml: text, .basic, .default, .utf8)
+            // environment dictionary on every parse. No constructor tables either: composing builds nodes, and
+            // the tables (tag → Swift type) only serve `Node.any`, which clawc does not use.
+            root = try Yams.compose(yaml: text, .basic, Constructor([:], [:], [:]), .utf8)
         } catch let error as YamlError {
             return .failure(diagnostic(for: error, in: file))
         } catch {

@@ -1,4 +1,5 @@
-/// `clawc compile` and `clawc check` as scripts and CI write them, read without argument-parser.
+/// `clawc compile` and `clawc check` as scripts and CI write them, and `clawc --version`, read without
+/// argument-parser.
 ///
 /// argument-parser learns a command's options by reflecting over its types. That is the right tool, and it is
 /// what clawc uses for every command, every option spelling, every error and all help; but on a cold start it costs
@@ -14,6 +15,7 @@ enum QuickArguments {
     static func command(_ arguments: [String]) -> (() throws -> Void)? {
         guard let name = arguments.first else { return nil }
         let rest = arguments.dropFirst()
+        if arguments == ["--version"] { return { Console.output(Clawc.configuration.version + "\n") } }
         switch name {
         case "compile":
             guard let run = compile(rest) else { return nil }

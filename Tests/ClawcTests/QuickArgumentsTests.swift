@@ -72,6 +72,14 @@ import Testing
         #expect(run.stderr.contains("Usage: clawc \(arguments[0])"), "\(run.stderr)")
     }
 
+    /// `--version` alone is answered by the fast path; with anything after it, by argument-parser.
+    @Test func theVersionIsTheSameEitherWay() throws {
+        let quick = try runClawc(["--version"]), full = try runClawc(["--version", "--"])
+        #expect(quick.status == 0 && full.status == 0)
+        #expect(quick.stdout == full.stdout && quick.stderr == full.stderr, "\(quick) \(full)")
+        #expect(quick.stdout.range(of: #"^\d+\.\d+\.\d+\n$"#, options: .regularExpression) != nil, "\(quick.stdout)")
+    }
+
     @Test func helpStaysArgumentParsers() throws {
         let run = try runClawc(["compile", "--rules", "rules", "--task", Self.task, "--help"])
         #expect(run.status == 0)
