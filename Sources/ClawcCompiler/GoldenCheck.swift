@@ -43,18 +43,20 @@ public enum GoldenCheck {
                     help: "write one with `clawc emit postgres-schema --database URL > \(rulesDirectory)/\(PostgresSchema.fileName)` and commit it"))
             }
         }
-        var lowered: [String: [IRStatement]] = [:]
+        // Each rule is lowered once, here, and every case of it is compiled from that lowering.
+        var lowered: [String: (statements: [IRStatement], problems: [Diagnostic])] = [:]
         for rule in ruleSet.rules {
             let (statements, problems) = RuleLowering(catalog: catalog).lower(rule)
             report.diagnostics.add(contentsOf: problems)
-            lowered[rule.purpose.value] = statements
+            lowered[rule.purpose.value] = (statements, problems)
         }
         if report.diagnostics.hasErrors { return report }
 
         for taskFile in taskFiles(in: goldenDirectory) {
             report.cases += 1
             let taskPath = (goldenDirectory as NSString).appendingPathComponent(taskFile)
-            let base = taskFile.replacingOccurrences(of: ".task.yaml", with: "").replacingOccurrences(of: ".task.json", with: "")
+            // `taskFiles` returns only names with one of these endings.
+            let base = String(taskFile.dropLast(taskFile.hasSuffix(".task.yaml") ? ".task.yaml".count : ".task.json".count))
             let policyPath = (goldenDirectory as NSString).appendingPathComponent(base + ".policy.json")
             var task: Task?
             switch YAMLSource.load(path: taskPath, displayPath: taskPath) {
@@ -70,10 +72,16 @@ public enum GoldenCheck {
                           schema: schema, update: update, catalog: catalog, &report)
                 continue
             }
-            let outcome = Compiler.compile(ruleSet: ruleSet, task: task, catalog: catalog)
+            let outcome: Compiler.Outcome
+            if let rule = ruleSet.rule(for: task.purpose.value), let lowering = lowered[rule.purpose.value] {
+                outcome = Compiler.run(rule: rule, lowered: lowering.statements, lowerDiagnostics: lowering.problems, task: task,
+                                       catalog: catalog, maxChars: Compiler.defaultMaxChars)
+            } else {
+                outcome = Compiler.compile(ruleSet: ruleSet, task: task, catalog: catalog)  // the unknown-purpose error
+            }
             report.diagnostics.add(contentsOf: outcome.diagnostics.items)
             guard let json = outcome.json, let ir = outcome.ir, let rule = outcome.rule else { continue }
-            let envelope = Envelope.statements(for: rule, lowered: lowered[rule.purpose.value] ?? [])
+            let envelope = Envelope.statements(for: rule, lowered: lowered[rule.purpose.value]?.statements ?? [])
             // A policy that fails its proof is never written, not even by `--update`.
             guard prove(ir.policy, inside: envelope, rule: rule, what: "the compiled policy for `\(taskPath)`", at: task.taskId.span, catalog: catalog, &report)
             else { continue }
