@@ -4,7 +4,8 @@
 #   bench/cold.sh [--runs N]
 #
 # 1. builds the release clawc, statically linked, in .build-static (CLAWC=path to use another binary), and the
-#    static Foundation hello-world in bench/hello (HELLO=path for another);
+#    static Foundation hello-world in bench/hello (HELLO=path for another); BEFORE=path adds an older clawc's
+#    compile and check to the same hyperfine invocation, for a before-and-after comparison;
 # 2. writes 1,000 golden cases of the shipped rules (the generator of the Benchmarks package's
 #    `check: 1,000 golden cases`) and their reviewed policies (`clawc check --update`);
 # 3. times, in one hyperfine invocation: the hello-world, `clawc --version`, `clawc compile` of the example task,
@@ -58,13 +59,18 @@ EOF
 "$clawc" check --rules "$repo/rules" --golden "$work/golden" 2>&1 | tail -1 >&2
 
 task="$repo/golden/log-analysis/one-bucket.task.yaml"
+before=()
+if [[ -n "${BEFORE:-}" ]]; then
+    before=(-n "before: clawc compile (example task)" "$BEFORE compile --rules $repo/rules --task $task"
+            -n "before: clawc check (1,000 golden cases)" "$BEFORE check --rules $repo/rules --golden $work/golden")
+fi
 echo "== whole processes, one hyperfine invocation ($runs runs each, 5 warm-up)"
 hyperfine -N --style basic --warmup 5 --runs "$runs" \
     -n "hello-world (static Foundation)" "$hello" \
     -n "clawc --version" "$clawc --version" \
     -n "clawc compile (example task)" "$clawc compile --rules $repo/rules --task $task" \
-    -n "clawc check (1,000 golden cases)" "$clawc check --rules $repo/rules --golden $work/golden" 2>&1 |
-    grep -E "^Benchmark|Time \(mean|Range"
+    -n "clawc check (1,000 golden cases)" "$clawc check --rules $repo/rules --golden $work/golden" \
+    "${before[@]}" 2>&1 | grep -E "^Benchmark|Time \(mean|Range"
 
 if command -v valgrind >/dev/null; then
     echo "== instructions (valgrind --tool=callgrind)"

@@ -8,22 +8,31 @@ import ClawcSyntax
 public struct Glob: Hashable, Sendable, CustomStringConvertible {
     public let text: String
     let scalars: [Unicode.Scalar]
+    /// Whether the pattern holds `*` or `?`; worked out once, since the prover asks it of the same patterns often.
+    public let hasWildcards: Bool
 
     public init(_ text: String) {
         self.text = text
         // One pass: `Array(text.unicodeScalars)` counts the scalars first, then copies them.
         var scalars: [Unicode.Scalar] = []
         scalars.reserveCapacity(text.utf8.count)
-        for scalar in text.unicodeScalars { scalars.append(scalar) }
+        var wildcards = false
+        for scalar in text.unicodeScalars {
+            scalars.append(scalar)
+            if scalar == "*" || scalar == "?" { wildcards = true }
+        }
         self.scalars = scalars
+        hasWildcards = wildcards
     }
 
     public var description: String { text }
-    public var hasWildcards: Bool { scalars.contains { $0 == "*" || $0 == "?" } }
 
     /// Whether the concrete string `value` is matched by this pattern.
     public func matches(_ value: String) -> Bool {
-        Wildcard.matches(pattern: scalars[...], Array(value.unicodeScalars)[...])
+        // A pattern without wildcards matches exactly its own scalars: compared as UTF-8 bytes, never with
+        // `String`'s `==`, which would also take a differently composed `é` for the same string.
+        if !hasWildcards { return text.utf8.elementsEqual(value.utf8) }
+        return Wildcard.matches(pattern: scalars[...], Array(value.unicodeScalars)[...])
     }
 
     /// The same answer as `matches`, by simulating the pattern's automaton: an independent implementation the

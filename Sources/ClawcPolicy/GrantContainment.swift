@@ -82,13 +82,15 @@ public enum GrantContainment {
         for (op, keys) in outer.entries {
             for (key, outerValues) in keys {
                 guard let innerValues = inner.entries[op]?[key] else { return false }
-                if Set(innerValues) == Set(outerValues) { continue }
+                // Values are compared as bytes: `String` equality (and hashing) is canonical equivalence, under which
+                // a composed and a decomposed `é` are one value, and IAM's comparisons are not.
+                if Set(innerValues.map { Array($0.utf8) }) == Set(outerValues.map { Array($0.utf8) }) { continue }
                 // For positive single-valued operators, fewer alternatives on the inner side is stricter.
                 guard isPositive(op) else { return false }
                 for value in innerValues {
                     let ok = outerValues.contains { outerValue in
                         switch values {
-                        case .exact: outerValue == value
+                        case .exact: outerValue.utf8.elementsEqual(value.utf8)
                         // IAM compares ARN values field by field, as resources: the same containment.
                         case .outerIsPattern where op.hasPrefix("Arn"): ResourcePattern(outerValue).contains(ResourcePattern(value))
                         // A `StringLike` value is itself a pattern: its language must lie inside.

@@ -56,7 +56,9 @@ public struct ResourcePattern: Hashable, Sendable, CustomStringConvertible {
 
     /// Whether every resource `inner` can match lies inside `self`, under both readings of IAM's rule.
     public func contains(_ inner: ResourcePattern, budget: ProverBudget = ProverBudget()) -> Bool {
-        if text == "*" || text == inner.text { return true }
+        // The same scalars, compared as bytes: `String`'s `==` would also take a differently composed `é` for the
+        // same ARN, which IAM does not.
+        if text == "*" || text.utf8.elementsEqual(inner.text.utf8) { return true }
         // Every decision costs at least a unit, so that many cheap ones are bounded too.
         guard budget.charge(1) else { return false }
         guard let outerFields = fields else {
@@ -74,7 +76,7 @@ public struct ResourcePattern: Hashable, Sendable, CustomStringConvertible {
     /// `*` or the same pattern.
     static func prefixCovers(_ outer: [Glob], _ inner: [Glob]) -> Bool {
         zip(outer, inner).allSatisfy { o, i in
-            i.hasWildcards ? (o.text == "*" || o.text == i.text) : o.matches(i.text)
+            i.hasWildcards ? (o.text == "*" || o.text.utf8.elementsEqual(i.text.utf8)) : o.matches(i.text)
         }
     }
 

@@ -62,6 +62,25 @@ import Testing
         }
     }
 
+    /// A pattern without wildcards matches only its own scalars: a canonically equivalent string spelled with
+    /// other scalars (`é` composed and decomposed), which `String`'s `==` calls equal, is not matched or covered.
+    @Test func literalPatternsCompareScalarsNotCanonicalEquivalence() {
+        let composed = "arn:aws:s3:::caf\u{E9}", decomposed = "arn:aws:s3:::cafe\u{301}"
+        #expect(composed == decomposed, "Swift's String equality is canonical equivalence")
+        #expect(!Glob(composed).matches(decomposed))
+        #expect(!Glob(composed).contains(Glob(decomposed)))
+        #expect(!Glob(composed).overlaps(Glob(decomposed)))
+        #expect(!ResourcePattern(composed).contains(ResourcePattern(decomposed)))
+        #expect(Glob(composed).matches(composed) && Glob(decomposed).matches(decomposed))
+        // Nor is a condition value: a policy that asks for the decomposed tag is not inside a rule that names the
+        // composed one, under either reading of the values.
+        let rule = ConditionBlock(["StringEquals": ["aws:ResourceTag/team": ["caf\u{E9}"]]])
+        let policy = ConditionBlock(["StringEquals": ["aws:ResourceTag/team": ["cafe\u{301}"]]])
+        #expect(!GrantContainment.implies(policy, rule, .exact))
+        #expect(!GrantContainment.implies(policy, rule, .outerIsPattern))
+        #expect(GrantContainment.implies(rule, rule, .exact))
+    }
+
     /// The product-automaton overlap agrees with the subset search on longer patterns over a wider alphabet.
     @Test func overlapAgreesWithTheSubsetSearch() {
         let seed = propertySeed(41)
