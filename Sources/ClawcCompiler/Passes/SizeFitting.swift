@@ -89,7 +89,8 @@ public struct SizeFitting: Pass {
                 out += names.map { "\(prefix):\($0)" }
                 continue
             }
-            let all = service.actionNames
+            // Lowercased once per service, not once per comparison (EC2 has 700 actions, tried for every stem).
+            let all = service.actionNames.map { $0.lowercased() }
             let have = Set(names.map { $0.lowercased() })
             var covered = Set<String>()
             for name in names.sorted() where !covered.contains(name.lowercased()) {
@@ -99,12 +100,12 @@ public struct SizeFitting: Pass {
                 var chosen = name
                 for length in 1..<max(1, name.count - 1) {
                     let stem = String(name.prefix(length)).lowercased()
-                    let matched = all.filter { $0.lowercased().hasPrefix(stem) }
-                    if matched.allSatisfy({ have.contains($0.lowercased()) }) {
+                    let matched = all.filter { $0.hasPrefix(stem) }
+                    if matched.allSatisfy({ have.contains($0) }) {
                         // Even one action can be shortened to its shortest unique prefix (`ec2:sto*`): the wildcard
                         // still matches nothing the statement does not grant, and `clawc check` re-expands it.
                         chosen = String(name.prefix(length)) + "*"
-                        matched.forEach { covered.insert($0.lowercased()) }
+                        matched.forEach { covered.insert($0) }
                         break
                     }
                 }
