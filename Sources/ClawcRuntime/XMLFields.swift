@@ -155,8 +155,10 @@ enum XMLFields {
 
         /// Text up to the next `<`.
         mutating func characterData() -> Bool {
-            var piece = text
-            defer { text = piece }
+            // Appended to in place: the text is moved out and back rather than copied for every run of text.
+            var piece: [UInt8] = []
+            swap(&piece, &text)
+            defer { swap(&piece, &text) }
             while at < bytes.count, bytes[at] != UInt8(ascii: "<") {
                 if startsWith("]]>") { return false }
                 guard append(to: &piece) else { return false }

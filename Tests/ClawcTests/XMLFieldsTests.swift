@@ -185,6 +185,20 @@ import Testing
         #expect(XMLFields.parseChecked(Data(fine.utf8)).values == ["a": "v"])
     }
 
+    /// Text broken up by comments is one value, and the largest answer the HTTP layer lets through (just under its
+    /// 1 MiB limit), single characters between 120,000 comments, is read well within a bound.
+    @Test func textBetweenManyCommentsIsReadInLinearTime() {
+        let pieces = 120_000
+        let document = "<a>" + String(repeating: "x<!---->", count: pieces) + "</a>"
+        #expect(document.utf8.count < 1 << 20)
+        let started = ContinuousClock.now
+        let parsed = XMLFields.parseChecked(Data(document.utf8))
+        let elapsed = ContinuousClock.now - started
+        #expect(parsed.wellFormed)
+        #expect(parsed.values["a"]?.count == pieces)
+        #expect(elapsed < .seconds(2), "\(elapsed) for a \(document.utf8.count)-byte answer")
+    }
+
     @Test func invalidUTF8IsRefused() {
         #expect(!XMLFields.parseChecked(Data([0x3C, 0x61, 0x3E, 0xFF, 0x3C, 0x2F, 0x61, 0x3E])).wellFormed)
     }
