@@ -298,18 +298,17 @@ public struct ResourceType: Decodable, Sendable, Equatable {
         out.reserveCapacity(bytes.count)
         var index = 0
         while index < bytes.count {
-            if bytes[index] == UInt8(ascii: "$"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "{"),
-                let close = bytes[(index + 2)...].firstIndex(of: UInt8(ascii: "}"))
-            {
-                out.append(UInt8(ascii: "*"))
-                index = close + 1
-            } else if bytes[index] == UInt8(ascii: "$"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "{") {
-                out += bytes[index...]
-                break
-            } else {
+            guard bytes[index] == UInt8(ascii: "$"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "{") else {
                 out.append(bytes[index])
                 index += 1
+                continue
             }
+            guard let close = bytes[(index + 2)...].firstIndex(of: UInt8(ascii: "}")) else {
+                out += bytes[index...]
+                break
+            }
+            out.append(UInt8(ascii: "*"))
+            index = close + 1
         }
         return String(decoding: out, as: UTF8.self)
     }

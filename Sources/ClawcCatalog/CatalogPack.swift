@@ -27,7 +27,7 @@ struct CatalogPack: @unchecked Sendable {
         guard bytes.count >= Self.headerBytes, bytes.prefix(8).elementsEqual(Self.magic) else {
             throw CatalogFormatError(what: "not a catalog pack (no CLWCPACK header)")
         }
-        func header(_ offset: Int) -> Int { Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))) }
+        func header(_ offset: Int) -> Int { Int(Self.load(bytes, at: offset)) }
         guard header(8) == Self.format else { throw CatalogFormatError(what: "pack format \(header(8)) is not supported (expected 1)") }
         wordCount = header(12)
         stringCount = header(16)
@@ -39,10 +39,15 @@ struct CatalogPack: @unchecked Sendable {
         }
     }
 
+    /// The little-endian 32-bit word at byte `offset`; callers check the bounds.
+    static func load(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> UInt32 {
+        UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+    }
+
     /// Word `index` of the word area.
     func word(_ index: Int) throws(CatalogFormatError) -> UInt32 {
         guard index >= 0, index < wordCount else { throw CatalogFormatError(what: "the pack is cut short (word \(index) of \(wordCount))") }
-        return UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: Self.headerBytes + 4 * index, as: UInt32.self))
+        return Self.load(bytes, at: Self.headerBytes + 4 * index)
     }
 
     /// String `id`, decoded from the blob; the blob holds only valid UTF-8 (checked here, not assumed).
@@ -65,7 +70,15 @@ struct CatalogPack: @unchecked Sendable {
 
         /// A count, bounded by the words left so a damaged count cannot ask for a huge allocation.
         mutating func count() throws(CatalogFormatError) -> Int {
-            let value = Int(try next())
+            guard let value = try optionalCount() else { throw CatalogFormatError(what: "a count is missing at word \(at - 1)") }
+            return value
+        }
+
+        /// A count, or nil where the pack writes `none` (a list that is absent, not empty).
+        mutating func optionalCount() throws(CatalogFormatError) -> Int? {
+            let word = try next()
+            if word == CatalogPack.none { return nil }
+            let value = Int(word)
             guard value <= pack.wordCount - at else { throw CatalogFormatError(what: "a count of \(value) runs past the pack's end") }
             return value
         }
@@ -116,7 +129,7 @@ struct CatalogPack: @unchecked Sendable {
     func utf8(_ id: UInt32) throws(CatalogFormatError) -> UnsafeRawBufferPointer {
         let index = Int(id)
         guard index < stringCount else { throw CatalogFormatError(what: "the pack names string \(id) of \(stringCount)") }
-        func offset(_ i: Int) -> Int { Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offsetsStart + 4 * i, as: UInt32.self))) }
+        func offset(_ i: Int) -> Int { Int(Self.load(bytes, at: offsetsStart + 4 * i)) }
         let start = offset(index), end = offset(index + 1)
         guard start <= end, end <= blobSize else { throw CatalogFormatError(what: "string \(id) lies outside the pack") }
         return UnsafeRawBufferPointer(rebasing: bytes[(blobStart + start)..<(blobStart + end)])
@@ -174,12 +187,8 @@ struct CatalogPack: @unchecked Sendable {
                 let type = try cursor.string()
                 let required = try cursor.next()
                 guard required <= 1 else { throw CatalogFormatError(what: "action `\(actionName)`: `required` is \(required)") }
-                let keyCount = try cursor.next()
                 var keys: [String]?
-                if keyCount != Self.none {
-                    cursor.at -= 1
-                    keys = try cursor.strings(try cursor.count())
-                }
+                if let count = try cursor.optionalCount() { keys = try cursor.strings(count) }
                 resources.append(Action.ResourceRef(type: type, required: required == 1, conditionKeys: keys))
             }
             let conditionKeys = try cursor.strings(try cursor.count())

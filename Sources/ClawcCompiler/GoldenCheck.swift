@@ -55,8 +55,9 @@ public enum GoldenCheck {
         for taskFile in taskFiles(in: goldenDirectory) {
             report.cases += 1
             let taskPath = (goldenDirectory as NSString).appendingPathComponent(taskFile)
-            // `taskFiles` returns only names with one of these endings.
-            let base = String(taskFile.dropLast(taskFile.hasSuffix(".task.yaml") ? ".task.yaml".count : ".task.json".count))
+            // `taskFiles` returns only names with one of the task endings.
+            let ending = taskEndings.first { taskFile.hasSuffix($0) } ?? ""
+            let base = String(taskFile.dropLast(ending.count))
             let policyPath = (goldenDirectory as NSString).appendingPathComponent(base + ".policy.json")
             var task: Task?
             switch YAMLSource.load(path: taskPath, displayPath: taskPath) {
@@ -178,6 +179,9 @@ public enum GoldenCheck {
     /// `*.task.yaml` and `*.task.json` under `directory`, recursively, sorted.
     public static func taskFiles(in directory: String) -> [String] {
         let all = (FileManager.default.enumerator(atPath: directory)?.allObjects as? [String]) ?? []
-        return all.filter { $0.hasSuffix(".task.yaml") || $0.hasSuffix(".task.json") }.sorted()
+        return all.filter { name in taskEndings.contains { name.hasSuffix($0) } }.sorted()
     }
+
+    /// What a golden case's task file is named: `<case>.task.yaml` or `<case>.task.json`.
+    static let taskEndings = [".task.yaml", ".task.json"]
 }

@@ -1,13 +1,10 @@
 /// Matching of one concrete string against a `*`/`?` glob, as IAM matches ARNs and `StringLike` values.
 public enum Wildcard {
     /// Whether `text` holds `*` or `?`; a byte scan (Foundation's `String.contains(_:)` is far slower).
+    /// Inlinable, so callers in other modules get it specialized for their string type instead of going through
+    /// the generic entry point's witness tables.
+    @inlinable
     public static func hasWildcards(_ text: some StringProtocol) -> Bool {
-        text.utf8.contains { $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: "?") }
-    }
-
-    /// The same for a `String`, the usual case: concrete, so callers in other modules do not go through the
-    /// generic entry point's witness tables.
-    public static func hasWildcards(_ text: String) -> Bool {
         text.utf8.contains { $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: "?") }
     }
 

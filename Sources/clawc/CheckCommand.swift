@@ -19,11 +19,14 @@ struct CheckCommand: ParsableCommand {
         case text, github, sarif
     }
 
+    /// The folders read when none is named; `QuickArguments` uses the same.
+    static let defaultRules = "rules", defaultGolden = "golden"
+
     @Option(name: .long, help: ArgumentHelp("The folder of rule files.", valueName: "DIR"))
-    var rules = "rules"
+    var rules = defaultRules
 
     @Option(name: .long, help: ArgumentHelp("The folder of golden cases.", valueName: "DIR"))
-    var golden = "golden"
+    var golden = defaultGolden
 
     @Flag(name: .long, help: "Rewrite the reviewed policies with what the rules compile to now.")
     var update = false

@@ -20,8 +20,8 @@ struct Clawc: AsyncParsableCommand {
     /// Runs the command line; usage errors exit 2, as the CLI contract says (argument-parser's default is 64).
     /// The process's pooled HTTP connections are closed before it exits, on every path.
     static func main() async {
-        // `compile` and `check` in their usual form: no HTTP was opened, so nothing to close, and no hop to the
-        // concurrent executor (whose first use starts its threads).
+        // `compile`, `check` and `--version` in their usual form: no HTTP was opened, so nothing to close, and no
+        // hop to the concurrent executor (whose first use starts its threads).
         if let quick = QuickArguments.command(Array(CommandLine.arguments.dropFirst())) {
             do { try quick() } catch { fail(error) }
             return

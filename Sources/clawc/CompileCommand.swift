@@ -42,7 +42,7 @@ struct CompileCommand: ParsableCommand {
     var task: String
 
     @Option(name: .long, help: ArgumentHelp("The most characters the policy may have.", valueName: "N"))
-    var maxChars: Int = 2048
+    var maxChars: Int = Compiler.defaultMaxChars
 
     @Flag(name: .long, help: "Show on stderr what each compiler pass did.")
     var explain = false

@@ -1,3 +1,5 @@
+import ClawcCompiler
+
 /// `clawc compile` and `clawc check` as scripts and CI write them, and `clawc --version`, read without
 /// argument-parser.
 ///
@@ -32,7 +34,7 @@ enum QuickArguments {
         guard let values = pairs(arguments, options: ["rules", "task", "max-chars", "target", "catalog"], flags: ["explain"]),
             let rules = values["rules"], let task = values["task"]
         else { return nil }
-        var maxChars = 2048
+        var maxChars = Compiler.defaultMaxChars
         if let text = values["max-chars"] {
             guard let number = Int(text), CompileCommand.maxCharsRange.contains(number) else { return nil }
             maxChars = number
@@ -52,7 +54,8 @@ enum QuickArguments {
             guard let named = CheckCommand.Format(rawValue: text) else { return nil }
             format = named
         }
-        return CheckRun(rules: values["rules"] ?? "rules", golden: values["golden"] ?? "golden", update: values["update"] != nil,
+        return CheckRun(rules: values["rules"] ?? CheckCommand.defaultRules, golden: values["golden"] ?? CheckCommand.defaultGolden,
+                        update: values["update"] != nil,
                         format: format, catalog: values["catalog"])
     }
 
